@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# echo_compare.sh — measure several TCP echo servers side by side with
+# examples/loadgen, in one run, and write a Markdown report.
+#
+# For every server in the list and every cell of the matrix it starts a fresh
+# server pinned to one CPU, runs loadgen pinned to another, and records
+# msgs/s, latency percentiles (from loadgen's RESULT line), the server's CPU
+# time per message (utime+stime from /proc/PID/stat sampled exactly when
+# loadgen prints "WINDOW start" / "WINDOW end", i.e. warm-up excluded), and
+# syscalls per message where the server can report them (see HOOK below).
+# Then, per server, the resident memory per idle connection: VmRSS before and
+# after `loadgen --idle N`.
+#
+# Servers whose binary is missing or that fail to start are skipped with a
+# message; the run carries on with the others.
+#
+# Usage: benches/echo_compare.sh [--servers LIST] [--out FILE] [--no-build] [--no-idle] [-h]
+#
+# Environment (flags win over environment):
+#   SERVERS      servers to run, comma or space separated. Known names:
+#                ringloop-uring-callback ringloop-uring-polling ringloop-uring-blocking
+#                ringloop-epoll-callback ringloop-epoll-polling ringloop-epoll-blocking
+#                sync tokio mio            (default: the first four, sync, tokio, mio)
+#   SECS=5       measured seconds per cell        WARMUP=1   warm-up seconds per cell
+#   MATRIX       cells as "conns:size:depth ..."
+#                (default: 1,16,256,1000 conns x 64,4096 B at depth 1, plus 16:64:16)
+#   IDLE_CONNS=10000   connections for the idle-memory measurement (0 or --no-idle: skip)
+#   OUT=target/echo_compare.md   report file (also printed to stdout)
+#   LOGDIR=<dir of OUT>/echo_compare_logs   server and loadgen logs
+#   SERVER_CPU=0 LOADGEN_CPU=1   CPUs to pin to (PIN=0: no pinning)
+#   BASE_PORT=17000              first port tried; each cell gets a fresh one
+#   NO_BUILD=1                   do not build anything
+#   Binary overrides (setting one also skips building it):
+#   LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER
+#
+# Example: SERVERS=sync,mio SECS=2 WARMUP=1 benches/echo_compare.sh
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+
+usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+
+SERVERS=${SERVERS:-ringloop-uring-callback,ringloop-uring-polling,ringloop-uring-blocking,ringloop-epoll-callback,sync,tokio,mio}
+OUT=${OUT:-$TARGET/echo_compare.md}
+NO_BUILD=${NO_BUILD:-0}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        -h|--help) usage; exit 0 ;;
+        --servers) SERVERS=${2:?--servers needs a value}; shift 2 ;;
+        --servers=*) SERVERS=${1#*=}; shift ;;
+        --out) OUT=${2:?--out needs a value}; shift 2 ;;
+        --out=*) OUT=${1#*=}; shift ;;
+        --no-build) NO_BUILD=1; shift ;;
+        --no-idle) IDLE_CONNS=0; shift ;;
+        *) echo "echo_compare: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+SECS=${SECS:-5}
+WARMUP=${WARMUP:-1}
+MATRIX=${MATRIX:-"1:64:1 1:4096:1 16:64:1 16:4096:1 256:64:1 256:4096:1 1000:64:1 1000:4096:1 16:64:16"}
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
+PIN=${PIN:-1}
+BASE_PORT=${BASE_PORT:-17000}
+LOGDIR=${LOGDIR:-$(dirname "$OUT")/echo_compare_logs}
+# How long to hold the idle connections (RSS is read once they are all up).
+IDLE_HOLD=${IDLE_HOLD:-8}
+
+# Binaries: remember which ones were overridden so they are not rebuilt.
+declare -A OVERRIDDEN=()
+for v in LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER; do
+    [[ -n ${!v:-} ]] && OVERRIDDEN[$v]=1
+done
+LOADGEN=${LOADGEN:-$TARGET/release/examples/loadgen}
+ECHO_SERVER=${ECHO_SERVER:-$TARGET/release/examples/echo_server}
+SYNC_SERVER=${SYNC_SERVER:-$TARGET/release/examples/sync_echo_server}
+TOKIO_SERVER=${TOKIO_SERVER:-$ROOT/benches/peers/tokio_echo/target/release/tokio_echo}
+MIO_SERVER=${MIO_SERVER:-$ROOT/benches/peers/mio_echo/target/release/mio_echo}
+
+log() { echo "echo_compare: $*" >&2; }
+
+for n in "$SECS" "$WARMUP" "$IDLE_CONNS" "$IDLE_HOLD"; do
+    [[ $n =~ ^[0-9]+(\.[0-9]+)?$ ]] || { log "SECS/WARMUP/IDLE_CONNS/IDLE_HOLD must be numbers (got '$n')"; exit 2; }
+done
+read -r -a SERVER_LIST <<<"${SERVERS//,/ }"
+read -r -a CELLS <<<"$MATRIX"
+for cell in "${CELLS[@]}"; do
+    [[ $cell =~ ^[0-9]+:[0-9]+:[0-9]+$ ]] || { log "bad MATRIX cell '$cell' (want conns:size:depth)"; exit 2; }
+done
+
+# ---------------------------------------------------------------------------
+# Server registry: sets SRV_BIN, SRV_ARGS (after --addr) and SRV_STATS (the
+# stats hook function, empty if the server cannot report syscalls).
+# ---------------------------------------------------------------------------
+server_spec() {
+    SRV_ARGS=()
+    SRV_STATS=
+    case $1 in
+        ringloop-uring-callback|ringloop-uring-polling|ringloop-uring-blocking|\
+        ringloop-epoll-callback|ringloop-epoll-polling|ringloop-epoll-blocking)
+            local rest=${1#ringloop-}
+            SRV_BIN=$ECHO_SERVER
+            SRV_ARGS=(--backend "${rest%-*}" --style "${rest#*-}")
+            SRV_STATS=ringloop_stats ;;
+        sync)  SRV_BIN=$SYNC_SERVER ;;
+        tokio) SRV_BIN=$TOKIO_SERVER ;;
+        mio)   SRV_BIN=$MIO_SERVER ;;
+        *) return 1 ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------
+# HOOK: server-side syscall counts  (stats_cmd)
+#
+# A server's SRV_STATS names a function called as `FN PID LOGFILE` at the start
+# and at the end of the measured window. It must print the server's
+# *cumulative* syscall count, or nothing if unknown (the table then says n/a).
+# syscalls/msg = (end - start) / msgs measured by loadgen.
+#
+# ringloop's examples/echo_server is expected to print, on SIGUSR1 (and on
+# exit), one line to stdout or stderr of the form
+#     STATS ... syscalls=<cumulative count> ...
+# To support another server, write a function like this one and set SRV_STATS
+# for it in server_spec above.
+# ---------------------------------------------------------------------------
+ringloop_stats() {
+    local pid=$1 logf=$2 before now i mask
+    # Only signal a server that catches or blocks SIGUSR1 (bit 10 of the
+    # masks): for one that does not, the default action would kill it.
+    mask=$(awk '/^(SigCgt|SigBlk):/{print $2}' "/proc/$pid/status" 2>/dev/null | tr '\n' ' ')
+    local caught=0
+    for m in $mask; do (( (16#$m >> 9) & 1 )) && caught=1; done
+    (( caught )) || return 0
+    before=$(grep -c '^STATS' "$logf" 2>/dev/null)
+    kill -USR1 "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        now=$(grep -c '^STATS' "$logf" 2>/dev/null)
+        if (( now > before )); then
+            grep '^STATS' "$logf" | tail -n 1 | grep -o 'syscalls=[0-9]*' | cut -d= -f2
+            return 0
+        fi
+        sleep 0.01
+    done
+}
+# --------------------------------------------------------------------------- end HOOK
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping: everything started here is killed by PID on exit.
+# ---------------------------------------------------------------------------
+SRV_PID=
+LG_PID=
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/echo_compare.XXXXXX")
+cleanup() {
+    [[ -n $LG_PID ]] && kill "$LG_PID" 2>/dev/null
+    [[ -n $SRV_PID ]] && kill -KILL "$SRV_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+
+listening() { # port -> success if something listens on 127.0.0.1:port
+    if command -v ss >/dev/null; then
+        [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+accept_queue() { # port -> connections waiting in the listener's accept queue
+    ss -Hltn "sport = :$1" 2>/dev/null | awk '{print $2; exit}'
+}
+
+NEXT_PORT=$BASE_PORT
+next_port() { # sets PORT to a free port (a fresh one per cell avoids TIME_WAIT clashes)
+    while listening "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+    PORT=$NEXT_PORT
+    NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+cpu_ticks() { # pid -> utime+stime of the whole process, in clock ticks
+    local s
+    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+    s=${s##*) }            # drop "pid (comm) ", comm may contain spaces
+    # shellcheck disable=SC2086
+    set -- $s              # now $1 is field 3 (state): utime is field 14, stime 15
+    echo $(( ${12} + ${13} ))
+}
+
+vmrss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
+
+kv() { # kv "LINE" key -> value of key=value in LINE
+    [[ " $1 " =~ [[:space:]]$2=([^[:space:]]*) ]] && echo "${BASH_REMATCH[1]}"
+}
+
+# start_server NAME PORT LOGFILE -> SRV_PID, or failure with START_ERR set
+start_server() {
+    server_spec "$1" || { START_ERR="unknown server name"; return 1; }
+    if [[ ! -x $SRV_BIN ]]; then
+        START_ERR="binary not found: $SRV_BIN"
+        return 1
+    fi
+    # A plain background command (no function or subshell around it), and
+    # taskset execs the server, so $! is the server's own PID.
+    "${SRV_PIN[@]}" "$SRV_BIN" --addr "127.0.0.1:$2" "${SRV_ARGS[@]}" >"$3" 2>&1 &
+    SRV_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$SRV_PID" 2>/dev/null; then
+            wait "$SRV_PID" 2>/dev/null
+            START_ERR="exited at startup (status $?): $(tail -n 3 "$3" | tr '\n' ' ')"
+            SRV_PID=
+            return 1
+        fi
+        listening "$2" && return 0
+        sleep 0.05
+    done
+    START_ERR="not listening on port $2 after 5 s"
+    stop_server
+    return 1
+}
+
+stop_server() {
+    [[ -z $SRV_PID ]] && return
+    kill -TERM "$SRV_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 40; i++)); do
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$SRV_PID" 2>/dev/null
+    wait "$SRV_PID" 2>/dev/null
+    SRV_PID=
+}
+
+# start_loadgen ARGS... -> LG_PID, loadgen's stdout readable on fd 3
+start_loadgen() {
+    local fifo=$WORK/lg.fifo
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    "${LG_PIN[@]}" "$LOADGEN" "$@" >"$fifo" 2>>"$LOGDIR/loadgen.stderr" &
+    LG_PID=$!
+    exec 3<"$fifo"
+}
+
+finish_loadgen() {
+    exec 3<&-
+    # Normally it has exited by itself; the kill is for the timeout path.
+    kill "$LG_PID" 2>/dev/null
+    wait "$LG_PID" 2>/dev/null
+    LG_PID=
+}
+
+fmt() { awk -v x="$1" -v f="$2" 'BEGIN { if (x == "" || x == "n/a") print "n/a"; else printf f, x }'; }
+
+# ---------------------------------------------------------------------------
+# Setup
+# ---------------------------------------------------------------------------
+mkdir -p "$(dirname "$OUT")" "$LOGDIR" || exit 1
+: >"$LOGDIR/loadgen.stderr"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+if (( $(ulimit -n) < IDLE_CONNS + 100 )); then
+    log "warning: open-files limit $(ulimit -n) is low for $IDLE_CONNS idle connections"
+fi
+if [[ $PIN == 1 ]] && { ! command -v taskset >/dev/null || (( $(nproc) < 2 )); }; then
+    log "warning: taskset missing or fewer than 2 CPUs: running unpinned"
+    PIN=0
+fi
+SRV_PIN=() LG_PIN=()
+if [[ $PIN == 1 ]]; then
+    SRV_PIN=(taskset -c "$SERVER_CPU")
+    LG_PIN=(taskset -c "$LOADGEN_CPU")
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# wants PATTERN: is any selected server name matching the glob PATTERN?
+wants() {
+    local s
+    # shellcheck disable=SC2053  # $1 is deliberately a glob pattern
+    for s in "${SERVER_LIST[@]}"; do [[ $s == $1 ]] && return 0; done
+    return 1
+}
+
+if [[ $NO_BUILD != 1 ]]; then
+    examples=()
+    [[ -z ${OVERRIDDEN[LOADGEN]:-} ]] && examples+=(loadgen)
+    wants 'ringloop-*' && [[ -z ${OVERRIDDEN[ECHO_SERVER]:-} ]] && examples+=(echo_server)
+    wants sync && [[ -z ${OVERRIDDEN[SYNC_SERVER]:-} ]] && examples+=(sync_echo_server)
+    if (( ${#examples[@]} )); then
+        args=()
+        for e in "${examples[@]}"; do args+=(--example "$e"); done
+        log "building ${examples[*]}"
+        if ! (cd "$ROOT" && cargo build --release "${args[@]}"); then
+            # One missing or broken example must not stop the others.
+            for e in "${examples[@]}"; do
+                (cd "$ROOT" && cargo build --release --example "$e") || log "build of example $e failed"
+            done
+        fi
+    fi
+    for p in tokio mio; do
+        v=${p^^}_SERVER
+        if wants "$p" && [[ -z ${OVERRIDDEN[$v]:-} ]]; then
+            log "building benches/peers/${p}_echo"
+            (cd "$ROOT/benches/peers/${p}_echo" && cargo build --release) || log "build of ${p}_echo failed"
+        fi
+    done
+fi
+if [[ ! -x $LOADGEN ]]; then
+    log "loadgen not found at $LOADGEN (build failed? set LOADGEN=...)"
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------
+ROWS=()       # Markdown table rows
+IDLE_ROWS=()
+RAW=()        # "server=NAME RESULT ..." lines
+SKIPPED=()
+# Every line loadgen prints should come within this many seconds (connecting
+# 1000s of connections to a slow server can take a while).
+LINE_TIMEOUT=$(awk -v w="$WARMUP" -v s="$SECS" -v h="$IDLE_HOLD" 'BEGIN { printf "%d", w + s + h + 120 }')
+
+run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not start
+    local name=$1 conns=$2 size=$3 depth=$4
+    local tag="$name-c$conns-s$size-d$depth"
+    local slog=$LOGDIR/$tag.server.log
+    next_port
+    if ! start_server "$name" "$PORT" "$slog"; then
+        return 1
+    fi
+    local line result='' cpu0='' cpu1='' t0='' t1='' sc0='' sc1='' lg0='' lg1='' alive=1
+    start_loadgen --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" --depth "$depth" \
+        --secs "$SECS" --warmup "$WARMUP"
+    while IFS= read -r -t "$LINE_TIMEOUT" line <&3; do
+        echo "$line" >>"$LOGDIR/$tag.loadgen.out"
+        case $line in
+            "WINDOW start")
+                # Sample first, then ask for stats: the CPU numbers must be as
+                # close to the window edge as possible.
+                cpu0=$(cpu_ticks "$SRV_PID"); lg0=$(cpu_ticks "$LG_PID"); t0=$EPOCHREALTIME
+                [[ -n $SRV_STATS ]] && sc0=$($SRV_STATS "$SRV_PID" "$slog")
+                ;;
+            "WINDOW end")
+                cpu1=$(cpu_ticks "$SRV_PID") || alive=0; lg1=$(cpu_ticks "$LG_PID"); t1=$EPOCHREALTIME
+                [[ -n $SRV_STATS ]] && sc1=$($SRV_STATS "$SRV_PID" "$slog")
+                ;;
+            RESULT*) result=$line ;;
+        esac
+    done
+    finish_loadgen
+    kill -0 "$SRV_PID" 2>/dev/null || alive=0
+    stop_server
+    if [[ -z $result ]]; then
+        SKIPPED+=("$name $conns:$size:$depth: loadgen produced no RESULT (see $LOGDIR)")
+        return 0
+    fi
+    (( alive )) || SKIPPED+=("$name $conns:$size:$depth: server died during the run")
+    RAW+=("server=$name $result")
+    local msgs mps
+    msgs=$(kv "$result" msgs)
+    mps=$(kv "$result" msgs_per_sec)
+    local cpu_per_msg=n/a cpu_pct=n/a lg_pct=n/a sc_per_msg=n/a
+    if [[ -n $cpu0 && -n $cpu1 && -n $t0 && -n $t1 ]]; then
+        read -r cpu_per_msg cpu_pct < <(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v m="$msgs" \
+            'BEGIN { s = (b - a) / hz; printf "%s %.0f\n", (m > 0 ? sprintf("%.2f", s * 1e6 / m) : "n/a"), 100 * s / (t1 - t0) }')
+    fi
+    if [[ -n $lg0 && -n $lg1 && -n $t0 && -n $t1 ]]; then
+        lg_pct=$(awk -v a="$lg0" -v b="$lg1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (t1 - t0) }')
+    fi
+    if [[ $sc0 =~ ^[0-9]+$ && $sc1 =~ ^[0-9]+$ ]] && (( msgs > 0 )); then
+        sc_per_msg=$(awk -v a="$sc0" -v b="$sc1" -v m="$msgs" 'BEGIN { printf "%.2f", (b - a) / m }')
+    fi
+    local row
+    row="| $name | $conns | $size | $depth | $(fmt "$mps" %.0f) | $(fmt "$(kv "$result" mb_per_sec)" %.2f) \
+| $(fmt "$(kv "$result" p50_us)" %.1f) | $(fmt "$(kv "$result" p99_us)" %.1f) | $(fmt "$(kv "$result" p999_us)" %.1f) \
+| $cpu_per_msg | $cpu_pct | $lg_pct | $sc_per_msg | $(kv "$result" errors) |"
+    ROWS+=("$row")
+    log "$row"
+    return 0
+}
+
+run_idle() { # run_idle NAME
+    local name=$1 slog=$LOGDIR/$1-idle.server.log
+    next_port
+    start_server "$name" "$PORT" "$slog" || { SKIPPED+=("$name idle: $START_ERR"); return; }
+    sleep 0.5
+    local rss0 rss1='' prev line connected='' idle_result='' i q
+    rss0=$(vmrss_kib "$SRV_PID")
+    start_loadgen --addr "127.0.0.1:$PORT" --idle "$IDLE_CONNS" --secs "$IDLE_HOLD"
+    while IFS= read -r -t "$LINE_TIMEOUT" line <&3; do
+        echo "$line" >>"$LOGDIR/$name-idle.loadgen.out"
+        case $line in
+            "connected "*) connected=${line#connected }; connected=${connected%%/*} ;;
+            "WINDOW start")
+                # Every connection is up on the client side, but the server may
+                # still be accepting: wait (at most ~5 s) until its accept queue
+                # is empty and its RSS has stopped moving.
+                prev=
+                for ((i = 0; i < 20; i++)); do
+                    sleep 0.25
+                    q=$(accept_queue "$PORT")
+                    rss1=$(vmrss_kib "$SRV_PID")
+                    [[ ${q:-0} == 0 && -n $prev && $rss1 == "$prev" ]] && break
+                    prev=$rss1
+                done
+                ;;
+            IDLE_RESULT*) idle_result=$line ;;
+        esac
+    done
+    finish_loadgen
+    stop_server
+    if [[ -z $rss1 || -z $rss0 || -z $connected || $connected == 0 ]]; then
+        SKIPPED+=("$name idle: no measurement (connected=${connected:-?}, see $LOGDIR)")
+        return
+    fi
+    RAW+=("server=$name ${idle_result:-IDLE_RESULT missing} rss_before_kib=$rss0 rss_after_kib=$rss1")
+    local per
+    per=$(awk -v a="$rss0" -v b="$rss1" -v n="$connected" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+    IDLE_ROWS+=("| $name | $connected | $rss0 | $rss1 | $per | $(kv "${idle_result:-}" errors) |")
+    log "idle: $name connected=$connected rss ${rss0} -> ${rss1} KiB = $per B/conn"
+}
+
+for name in "${SERVER_LIST[@]}"; do
+    if ! server_spec "$name"; then
+        log "skipping $name: unknown server name"
+        SKIPPED+=("$name: unknown server name")
+        continue
+    fi
+    log "=== $name"
+    started=0
+    for cell in "${CELLS[@]}"; do
+        IFS=: read -r c s d <<<"$cell"
+        if ! run_cell "$name" "$c" "$s" "$d"; then
+            log "skipping $name: $START_ERR"
+            SKIPPED+=("$name: $START_ERR")
+            break
+        fi
+        started=1
+    done
+    if (( started && IDLE_CONNS > 0 )); then
+        run_idle "$name"
+    fi
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+{
+    echo "# Echo server comparison"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs."
+    if [[ $PIN == 1 ]]; then
+        echo "Server pinned to CPU $SERVER_CPU, loadgen (1 thread, closed loop) to CPU $LOADGEN_CPU."
+    else
+        echo "Unpinned; loadgen 1 thread, closed loop."
+    fi
+    echo "Each cell: fresh server, ${WARMUP} s warm-up, ${SECS} s measured. Latency is round-trip as seen by loadgen."
+    echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); lg CPU = loadgen's, to spot a client-bound cell (near 100 %)."
+    echo
+    echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv CPU % | lg CPU % | syscalls/msg | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for r in "${ROWS[@]}"; do echo "$r"; done
+    if (( ${#IDLE_ROWS[@]} )); then
+        echo
+        echo "Resident memory per idle connection (server VmRSS before/after \`loadgen --idle $IDLE_CONNS\`; user-space memory only, kernel socket buffers are not in RSS):"
+        echo
+        echo "| server | idle conns | RSS before KiB | RSS after KiB | bytes/conn | errors |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for r in "${IDLE_ROWS[@]}"; do echo "$r"; done
+    fi
+    if (( ${#SKIPPED[@]} )); then
+        echo
+        echo "Skipped / problems:"
+        echo
+        for s in "${SKIPPED[@]}"; do echo "- $s"; done
+    fi
+    echo
+    echo "Raw loadgen results:"
+    echo
+    echo '```'
+    for r in "${RAW[@]}"; do echo "$r"; done
+    echo '```'
+} | tee "$OUT"
+log "report written to $OUT, logs in $LOGDIR"

@@ -1,0 +1,193 @@
+//! The epoll driver (through mio): readiness, turned into completions by the loop.
+//!
+//! epoll cannot perform I/O, only say when an fd is worth trying. So the loop first tries the
+//! syscall itself; only when it would block does it park the op here, keyed by fd and direction.
+//! When mio reports the fd ready, the driver hands back the tokens of every op parked in that
+//! direction and the loop tries them again. That retry is the whole "completion emulation".
+//!
+//! Registrations are edge-triggered and kept for the fd's lifetime (one `epoll_ctl` per fd, not
+//! per op). Edge-triggering is safe here because an op is parked only after its syscall returned
+//! `EAGAIN`, and any readiness that arrives after an `EAGAIN` produces a new edge.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::wake::WakeFd;
+use super::Direction;
+use crate::event_loop::stats::DriverCounters;
+
+const WAKE_TOKEN: Token = Token(usize::MAX - 1);
+
+#[derive(Default)]
+struct FdState {
+    registered: bool,
+    nonblocking: bool,
+    readers: Vec<u64>,
+    writers: Vec<u64>,
+}
+
+pub(crate) struct EpollDriver {
+    poll: Poll,
+    events: Events,
+    fds: HashMap<RawFd, FdState>,
+    wake: Arc<WakeFd>,
+    pub(crate) counters: DriverCounters,
+}
+
+impl EpollDriver {
+    pub(crate) fn new(wake: Arc<WakeFd>, capacity: usize) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&wake.as_raw_fd()),
+            WAKE_TOKEN,
+            Interest::READABLE,
+        )?;
+        Ok(EpollDriver {
+            poll,
+            events: Events::with_capacity(capacity.max(64)),
+            fds: HashMap::new(),
+            wake,
+            counters: DriverCounters::default(),
+        })
+    }
+
+    /// Parks `token` until `fd` is ready in `dir`.
+    pub(crate) fn park(&mut self, fd: RawFd, dir: Direction, token: u64) -> io::Result<()> {
+        let state = self.fds.entry(fd).or_default();
+        if !state.registered {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            self.counters.syscalls += 1;
+            let reg = self.poll.registry();
+            match reg.register(&mut SourceFd(&fd), Token(fd as usize), interest) {
+                Ok(()) => {}
+                // Registered under a closed-and-reused number we never heard about: refresh it.
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    reg.reregister(&mut SourceFd(&fd), Token(fd as usize), interest)?
+                }
+                Err(e) => return Err(e),
+            }
+            state.registered = true;
+        }
+        match dir {
+            Direction::Read => state.readers.push(token),
+            Direction::Write => state.writers.push(token),
+        }
+        Ok(())
+    }
+
+    /// Removes a parked token (a cancel). Returns false if it was not parked.
+    pub(crate) fn unpark(&mut self, fd: RawFd, token: u64) -> bool {
+        let Some(state) = self.fds.get_mut(&fd) else {
+            return false;
+        };
+        for list in [&mut state.readers, &mut state.writers] {
+            if let Some(i) = list.iter().position(|&t| t == token) {
+                list.swap_remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Forgets `fd` before it is closed: deregisters it and returns every token parked on it.
+    pub(crate) fn forget_fd(&mut self, fd: RawFd) -> Vec<u64> {
+        let Some(mut state) = self.fds.remove(&fd) else {
+            return Vec::new();
+        };
+        if state.registered {
+            self.counters.syscalls += 1;
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        }
+        state.readers.append(&mut state.writers);
+        state.readers
+    }
+
+    /// A new file got this number (accept returned it, or a fresh socket is being connected):
+    /// what we knew about an earlier file with the same number, closed behind our back, is stale.
+    /// Kept if ops are parked on it, since then it is the same file.
+    pub(crate) fn fd_opened(&mut self, fd: RawFd) {
+        if self
+            .fds
+            .get(&fd)
+            .is_some_and(|s| s.readers.is_empty() && s.writers.is_empty())
+        {
+            self.fds.remove(&fd);
+        }
+    }
+
+    /// Accept and connect have no per-call "don't block" flag, so their fd must be non-blocking.
+    /// Checked once per fd.
+    pub(crate) fn ensure_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
+        let state = self.fds.entry(fd).or_default();
+        if state.nonblocking {
+            return Ok(());
+        }
+        self.counters.syscalls += 2;
+        // SAFETY: fcntl on an fd number has no memory effects; errors are reported.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        if flags & libc::O_NONBLOCK == 0
+            && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        state.nonblocking = true;
+        Ok(())
+    }
+
+    /// Sleeps until some parked fd is ready or `timeout`; appends the tokens to retry to `ready`.
+    /// Returns true if the wake eventfd fired.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<u64>,
+    ) -> io::Result<bool> {
+        self.counters.enters += 1;
+        self.counters.syscalls += 1;
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let mut woken = false;
+        for event in self.events.iter() {
+            if event.token() == WAKE_TOKEN {
+                woken = true;
+                continue;
+            }
+            let fd = event.token().0 as RawFd;
+            let Some(state) = self.fds.get_mut(&fd) else {
+                continue;
+            };
+            // Errors and hang-ups wake both sides: the retried syscall reports what happened.
+            let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
+            if event.is_readable() || broken {
+                ready.append(&mut state.readers);
+            }
+            if event.is_writable() || broken {
+                ready.append(&mut state.writers);
+            }
+        }
+        if woken {
+            self.counters.syscalls += 1;
+            self.wake.clear();
+            self.wake.drain();
+        }
+        Ok(woken)
+    }
+}
+
+impl AsRawFd for EpollDriver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+}

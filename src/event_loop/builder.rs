@@ -1,0 +1,109 @@
+//! [`Builder`]: how a loop is configured before the backend is chosen.
+
+use std::io;
+use std::sync::Arc;
+
+use super::EventLoop;
+use crate::driver::probe::{self, ProbeRequest};
+use crate::driver::wake::WakeFd;
+use crate::driver::{epoll::EpollDriver, Backend, Driver};
+
+/// Configures and builds an [`EventLoop`].
+///
+/// ```
+/// use ringloop::{Backend, EventLoop};
+/// let lp = EventLoop::builder().backend(Backend::Auto).entries(256).build()?;
+/// println!("running on {}", lp.backend());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    request: ProbeRequest,
+    recv_buffers: (u16, usize),
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            request: ProbeRequest {
+                backend: Backend::Auto,
+                entries: 1024,
+                simulate_setup_errno: None,
+                simulate_missing_opcode: None,
+            },
+            recv_buffers: (1024, 16 * 1024),
+        }
+    }
+}
+
+impl Builder {
+    /// Which backend to use (default [`Backend::Auto`]). `RINGLOOP_BACKEND` overrides it.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.request.backend = backend;
+        self
+    }
+
+    /// io_uring submission queue size (rounded up to a power of two; the completion queue is 4×).
+    /// A full queue is flushed and retried, so this bounds batching, not concurrency.
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.request.entries = entries;
+        self
+    }
+
+    /// The shared pool behind multishot recv: `count` buffers (a power of two, at most 32768) of
+    /// `size` bytes. Allocated on first use; memory is touched only as buffers are used.
+    pub fn recv_buffers(mut self, count: u16, size: usize) -> Self {
+        self.recv_buffers = (count, size.max(1));
+        self
+    }
+
+    /// Test hook: behave as if `io_uring_setup` had failed with `errno`.
+    #[doc(hidden)]
+    pub fn simulate_uring_setup_error(mut self, errno: i32) -> Self {
+        self.request.simulate_setup_errno = Some(errno);
+        self
+    }
+
+    /// Test hook: behave as if the kernel lacked `IORING_OP_<name>`.
+    #[doc(hidden)]
+    pub fn simulate_missing_opcode(mut self, name: &'static str) -> Self {
+        self.request.simulate_missing_opcode = Some(name);
+        self
+    }
+
+    /// Probes the backend and builds the loop on the calling thread.
+    ///
+    /// Fails if `RINGLOOP_BACKEND` is malformed, if io_uring was forced but is unavailable (the
+    /// error says why), or if the kernel refuses an eventfd or epoll instance.
+    pub fn build(self) -> io::Result<EventLoop> {
+        let (count, _) = self.recv_buffers;
+        if !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "recv_buffers count must be a power of two, at most 32768",
+            ));
+        }
+        let wake = Arc::new(WakeFd::new()?);
+        let chosen = probe::choose(&self.request)?;
+        #[cfg(ringloop_uring)]
+        let driver = match chosen.ring {
+            Some(ring) => Driver::Uring(crate::driver::uring::UringDriver::new(ring, wake.clone())),
+            None => Driver::Epoll(EpollDriver::new(
+                wake.clone(),
+                self.request.entries as usize,
+            )?),
+        };
+        #[cfg(not(ringloop_uring))]
+        let driver = Driver::Epoll(EpollDriver::new(
+            wake.clone(),
+            self.request.entries as usize,
+        )?);
+        log::debug!("ringloop: event loop on {}", chosen.info);
+        Ok(EventLoop::from_parts(
+            driver,
+            chosen.info,
+            wake,
+            self.recv_buffers,
+        ))
+    }
+}

@@ -1,0 +1,316 @@
+//! One turn of the loop, and the delivery of each completion to its owner.
+//!
+//! See the module docs of [`event_loop`](super) for the order of the phases and why completions
+//! created during dispatch wait for the next turn.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::entry::Next;
+use super::inflight::{OpId, Parked, State};
+use super::{EventLoop, TimerAction};
+use crate::driver::{Driver, RawCompletion};
+
+/// How many items an epoll multishot op may produce per turn before others get a go.
+const EPOLL_MULTISHOT_BUDGET: usize = 32;
+
+impl EventLoop {
+    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.stats.turns += 1;
+        self.reap_abandoned();
+        let timeout = self.wait_timeout(timeout);
+        let woken = match &mut self.driver {
+            #[cfg(ringloop_uring)]
+            Driver::Uring(d) => d.wait(timeout, &mut self.ready)?,
+            Driver::Epoll(d) => d.wait(timeout, &mut self.retry)?,
+        };
+        self.run_retries();
+        self.fire_timers();
+        if woken || self.handle.has_posted() {
+            self.run_posted();
+        }
+        let mut batch = std::mem::replace(&mut self.ready, std::mem::take(&mut self.spare));
+        let dispatched = batch.len();
+        if dispatched > 0 {
+            self.stats.wakeups += 1;
+            log::trace!(
+                "turn {}: dispatching {dispatched} completions",
+                self.stats.turns
+            );
+        }
+        for completion in batch.drain(..) {
+            self.dispatch(completion);
+        }
+        self.spare = batch;
+        self.rearm_starved();
+        Ok(dispatched)
+    }
+
+    /// The caller's timeout, shortened to the nearest timer, zero if work is already queued.
+    fn wait_timeout(&mut self, requested: Option<Duration>) -> Option<Duration> {
+        if self.has_queued_work() {
+            return Some(Duration::ZERO);
+        }
+        let Some(deadline) = self.timers.next_deadline() else {
+            return requested;
+        };
+        let until_timer = deadline.saturating_duration_since(Instant::now());
+        Some(requested.map_or(until_timer, |r| r.min(until_timer)))
+    }
+
+    /// epoll: try again every op whose fd became ready (or whose multishot budget ran out).
+    fn run_retries(&mut self) {
+        let retry = std::mem::take(&mut self.retry);
+        for token in retry {
+            let id = OpId::from_user_data(token);
+            let Some(slot) = self.inflight.get(id) else {
+                continue;
+            };
+            match slot.state {
+                State::Once(_) => self.send_to_driver(id, false),
+                State::Multi(_) => self.run_multi_epoll(id),
+                _ => {}
+            }
+        }
+    }
+
+    fn run_multi_epoll(&mut self, id: OpId) {
+        let Some(slot) = self.inflight.get_mut(id) else {
+            return;
+        };
+        let State::Multi(mut entry) = std::mem::replace(&mut slot.state, State::Busy) else {
+            return;
+        };
+        let next = entry.run_epoll(self, id, EPOLL_MULTISHOT_BUDGET);
+        self.after_multi(id, entry, next);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((timer, action, _repeating)) = self.timers.pop_due(now) {
+            self.stats.timers_fired += 1;
+            match action {
+                TimerAction::Complete(op) => self.complete_later(op, -libc::ETIME),
+                TimerAction::Once(f) => f(self),
+                TimerAction::Repeat(mut f) => {
+                    f(self);
+                    self.timers.put_back(timer, TimerAction::Repeat(f), now);
+                }
+            }
+        }
+    }
+
+    fn run_posted(&mut self) {
+        for f in self.handle.take_posted() {
+            self.stats.posted += 1;
+            f(self);
+        }
+        if self.handle.take_stop() {
+            self.stopped = true;
+        }
+    }
+
+    /// Hands one completion to its op's owner.
+    fn dispatch(&mut self, c: RawCompletion) {
+        let id = OpId::from_user_data(c.user_data);
+        let Some(slot) = self.inflight.get_mut(id) else {
+            log::trace!("stale completion for {id} res={}", c.res);
+            return;
+        };
+        self.stats.completions += 1;
+        match std::mem::replace(&mut slot.state, State::Busy) {
+            State::Once(entry) => {
+                let kind = slot.kind;
+                log::trace!(
+                    "complete {id} {kind} res={} after {:?}",
+                    c.res,
+                    slot.submitted_at.elapsed()
+                );
+                slot.parked = Parked::Nowhere;
+                if kind == crate::op::OpKind::Accept && c.res >= 0 {
+                    self.fd_opened(c.res);
+                }
+                self.stats.completed[kind.index()] += 1;
+                self.in_flight -= 1;
+                entry.complete(self, id, c.res);
+            }
+            State::Multi(mut entry) => {
+                #[cfg(ringloop_uring)]
+                let more =
+                    matches!(self.driver, Driver::Uring(_)) && io_uring::cqueue::more(c.flags);
+                #[cfg(not(ringloop_uring))]
+                let more = false;
+                log::trace!("item {id} {} res={} more={more}", slot.kind, c.res);
+                let next = entry.on_completion(self, c.res, c.flags, more);
+                self.after_multi(id, entry, next);
+            }
+            other => slot.state = other,
+        }
+    }
+
+    /// Puts a multishot entry back after an event and does what `next` says.
+    fn after_multi(&mut self, id: OpId, entry: Box<dyn super::entry::MultiEntry>, next: Next) {
+        let Some(slot) = self.inflight.get_mut(id) else {
+            return;
+        };
+        slot.state = State::Multi(entry);
+        let cancelled = slot.cancel_requested;
+        match next {
+            Next::End => self.finish_multi(id),
+            Next::Continue if !cancelled || slot.parked == Parked::Kernel => {
+                if slot.parked != Parked::Kernel {
+                    slot.parked = Parked::Ready;
+                    self.retry.push(id.user_data());
+                }
+            }
+            // Cancelled while the op was not in the kernel: end it here, with ECANCELED.
+            _ if cancelled => self.complete_later(id, -libc::ECANCELED),
+            Next::Continue => unreachable!("handled above"),
+            Next::Rearm => {
+                self.stats.multishot_rearms += 1;
+                self.arm_multi(id);
+            }
+            Next::Wait(fd, dir) => {
+                let token = id.user_data();
+                let parked = match &mut self.driver {
+                    Driver::Epoll(d) => d.park(fd, dir, token),
+                    #[cfg(ringloop_uring)]
+                    Driver::Uring(_) => Ok(()),
+                };
+                match parked {
+                    Ok(()) => slot.parked = Parked::Fd(fd),
+                    Err(e) => self.complete_later(id, -e.raw_os_error().unwrap_or(libc::EIO)),
+                }
+            }
+            Next::Starved => {
+                log::trace!("{id} waits for a pool buffer");
+                slot.parked = Parked::Starved;
+                self.starved.push(id);
+            }
+        }
+    }
+
+    fn finish_multi(&mut self, id: OpId) {
+        let Some(slot) = self.inflight.get_mut(id) else {
+            return;
+        };
+        log::trace!(
+            "end {id} {} after {:?}",
+            slot.kind,
+            slot.submitted_at.elapsed()
+        );
+        slot.parked = Parked::Nowhere;
+        self.stats.completed[slot.kind.index()] += 1;
+        self.in_flight -= 1;
+        let State::Multi(entry) = &mut slot.state else {
+            return;
+        };
+        // A callback stream, or a ticket nobody holds any more, is done with; a live ticket's
+        // queue stays until it is drained and dropped.
+        let has_reader = !slot.detached && entry.has_queue();
+        if !has_reader {
+            self.inflight.remove(id);
+        }
+    }
+
+    fn rearm_starved(&mut self) {
+        if self.starved.is_empty() || self.pool.as_ref().is_none_or(|p| p.available() == 0) {
+            return;
+        }
+        for id in std::mem::take(&mut self.starved) {
+            if self
+                .inflight
+                .get(id)
+                .is_some_and(|s| s.parked == Parked::Starved)
+            {
+                self.stats.multishot_rearms += 1;
+                self.arm_multi(id);
+            }
+        }
+    }
+
+    /// Tickets dropped since the last turn: cancel what runs, drop what finished.
+    fn reap_abandoned(&mut self) {
+        let ids = std::mem::take(&mut *self.abandoned.borrow_mut());
+        for id in ids {
+            let Some(slot) = self.inflight.get_mut(id) else {
+                continue;
+            };
+            let finished = matches!(slot.state, State::Done(_))
+                || (matches!(slot.state, State::Multi(_)) && slot.parked == Parked::Nowhere);
+            if finished {
+                self.inflight.remove(id);
+            } else {
+                slot.detached = true;
+                self.cancel(id);
+            }
+        }
+    }
+
+    /// On drop: make sure the kernel holds nothing of ours before memory is freed.
+    pub(crate) fn shutdown_kernel_ops(&mut self) {
+        #[cfg(ringloop_uring)]
+        {
+            let mut pending = self.inflight_parked_kernel();
+            let Driver::Uring(d) = &mut self.driver else {
+                return;
+            };
+            if !pending.is_empty() {
+                let _ = d.cancel_all();
+                let mut sink = Vec::new();
+                for _ in 0..300 {
+                    d.drain(Duration::from_millis(10), &mut sink);
+                    for c in sink.drain(..) {
+                        let more = io_uring::cqueue::more(c.flags);
+                        if !more {
+                            pending.retain(|id| id.user_data() != c.user_data);
+                        }
+                        if let Some(bid) = io_uring::cqueue::buffer_select(c.flags) {
+                            if let Some(pool) = &self.pool {
+                                drop(pool.claim(bid, 0));
+                            }
+                        }
+                    }
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                if !pending.is_empty() {
+                    // The kernel did not give these back in 3 s: leak them rather than free memory
+                    // it may still write to.
+                    log::warn!(
+                        "ringloop: leaking {} ops the kernel did not release",
+                        pending.len()
+                    );
+                    for id in pending {
+                        if let Some(slot) = self.inflight.remove(id) {
+                            std::mem::forget(slot);
+                        }
+                    }
+                    if let Some(pool) = self.pool.take() {
+                        std::mem::forget(pool);
+                    }
+                }
+            }
+            if self.pool.is_some() {
+                let _ = d
+                    .ring()
+                    .submitter()
+                    .unregister_buf_ring(super::buf_pool::BGID);
+            }
+        }
+    }
+
+    #[cfg(ringloop_uring)]
+    fn inflight_parked_kernel(&self) -> Vec<OpId> {
+        self.inflight
+            .ids()
+            .into_iter()
+            .filter(|id| {
+                self.inflight
+                    .get(*id)
+                    .is_some_and(|s| s.parked == Parked::Kernel)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! Type-erased in-flight entries: an op plus where its completion goes.
+//!
+//! The table holds ops of every type, so each is boxed behind one of two small traits: a
+//! once-op completes exactly once ([`OnceEntry`]); a multishot op yields a stream ([`MultiEntry`]).
+//! The delivery choice — callback or ticket — is a field, not a different op: that is how one op
+//! type serves all three completion styles.
+
+use std::any::Any;
+use std::collections::VecDeque;
+
+use super::inflight::{OpId, State};
+use super::EventLoop;
+use crate::op::multishot::{MultiCtx, MultiOp, Step};
+use crate::op::{Attempt, Op};
+
+#[cfg(ringloop_uring)]
+use io_uring::squeue::Entry;
+
+pub(crate) type OnceCallback<T> = Box<dyn FnOnce(&mut EventLoop, T)>;
+pub(crate) type MultiCallback<T> = Box<dyn FnMut(&mut EventLoop, T)>;
+
+/// Where a once-op's output goes.
+pub(crate) enum Delivery<T> {
+    Callback(OnceCallback<T>),
+    Ticket,
+}
+
+pub(crate) trait OnceEntry {
+    #[cfg(ringloop_uring)]
+    fn uring_entry(&mut self) -> Entry;
+    fn epoll_attempt(&mut self) -> Attempt;
+    /// Consumes the entry: builds the output and hands it to its owner.
+    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32);
+}
+
+pub(crate) struct Once<O: Op> {
+    pub op: O,
+    pub delivery: Delivery<O::Output>,
+}
+
+impl<O: Op> OnceEntry for Once<O> {
+    #[cfg(ringloop_uring)]
+    fn uring_entry(&mut self) -> Entry {
+        self.op.uring_entry()
+    }
+    fn epoll_attempt(&mut self) -> Attempt {
+        self.op.epoll_attempt()
+    }
+    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32) {
+        let Once { op, delivery } = *self;
+        let output = op.complete(res);
+        let detached = lp.inflight.get(id).is_some_and(|s| s.detached);
+        match delivery {
+            Delivery::Callback(callback) => {
+                lp.inflight.remove(id);
+                callback(lp, output);
+            }
+            Delivery::Ticket if detached => {
+                // Nobody will ever poll: drop the output now (closing any fd it carries).
+                lp.inflight.remove(id);
+            }
+            Delivery::Ticket => {
+                if let Some(slot) = lp.inflight.get_mut(id) {
+                    slot.state = State::Done(Box::new(output));
+                }
+                lp.finished.push(id);
+            }
+        }
+    }
+}
+
+/// What the loop should do with a multishot op after an event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Still armed (io_uring `MORE`), or try again next turn (epoll budget used up).
+    Continue,
+    /// Submit it again (io_uring ended the multishot without an error).
+    Rearm,
+    /// Wait for readiness on this fd (epoll).
+    Wait(std::os::fd::RawFd, crate::driver::Direction),
+    /// Wait for a pool buffer.
+    Starved,
+    /// The stream has ended.
+    End,
+}
+
+pub(crate) trait MultiEntry {
+    #[cfg(ringloop_uring)]
+    fn uring_entry(&mut self) -> Entry;
+    /// One io_uring completion (also used for a cancel on epoll).
+    fn on_completion(&mut self, lp: &mut EventLoop, res: i32, flags: u32, more: bool) -> Next;
+    /// Runs the epoll accept/recv loop for at most `budget` items.
+    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize) -> Next;
+    fn as_any(&mut self) -> &mut dyn Any;
+    /// True for the ticket style (items queue up for the owner).
+    fn has_queue(&self) -> bool;
+}
+
+/// Where a multishot op's items go.
+pub(crate) enum Sink<T> {
+    Callback(MultiCallback<T>),
+    Queue(VecDeque<T>),
+}
+
+pub(crate) struct Multi<M: MultiOp> {
+    pub op: M,
+    pub sink: Sink<M::Item>,
+}
+
+impl<M: MultiOp> Multi<M> {
+    fn deliver(&mut self, lp: &mut EventLoop, item: M::Item) {
+        lp.stats.multishot_items += 1;
+        match &mut self.sink {
+            Sink::Callback(callback) => callback(lp, item),
+            Sink::Queue(queue) => queue.push_back(item),
+        }
+    }
+
+    /// Items waiting in a ticket's queue.
+    pub(crate) fn pop(&mut self) -> Option<M::Item> {
+        match &mut self.sink {
+            Sink::Queue(queue) => queue.pop_front(),
+            Sink::Callback(_) => None,
+        }
+    }
+}
+
+impl<M: MultiOp> MultiEntry for Multi<M> {
+    #[cfg(ringloop_uring)]
+    fn uring_entry(&mut self) -> Entry {
+        self.op.uring_entry()
+    }
+
+    fn on_completion(&mut self, lp: &mut EventLoop, res: i32, flags: u32, more: bool) -> Next {
+        let pool = lp.pool.clone();
+        let step = self.op.uring_item(
+            res,
+            flags,
+            &MultiCtx {
+                pool: pool.as_ref(),
+            },
+        );
+        match step {
+            Step::Item(item) => {
+                self.deliver(lp, item);
+                if more {
+                    Next::Continue
+                } else {
+                    Next::Rearm
+                }
+            }
+            Step::Final(item) => {
+                self.deliver(lp, item);
+                Next::End
+            }
+            Step::Wait(..) if more => Next::Continue,
+            Step::Wait(..) => Next::Rearm,
+            Step::Starved => Next::Starved,
+        }
+    }
+
+    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize) -> Next {
+        let pool = lp.pool.clone();
+        for _ in 0..budget {
+            lp.stats.syscalls += 1;
+            lp.stats.completions += 1;
+            match self.op.epoll_attempt(&MultiCtx {
+                pool: pool.as_ref(),
+            }) {
+                Step::Item(item) => {
+                    if let Some(fd) = M::item_fd(&item) {
+                        lp.fd_opened(fd);
+                    }
+                    self.deliver(lp, item)
+                }
+                Step::Final(item) => {
+                    self.deliver(lp, item);
+                    return Next::End;
+                }
+                Step::Wait(fd, dir) => return Next::Wait(fd, dir),
+                Step::Starved => return Next::Starved,
+            }
+            // The callback may have cancelled this very stream.
+            if lp.inflight.get(id).is_none_or(|s| s.cancel_requested) {
+                break;
+            }
+        }
+        Next::Continue
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn has_queue(&self) -> bool {
+        matches!(self.sink, Sink::Queue(_))
+    }
+}
