@@ -191,6 +191,10 @@ cpu_ticks() { # pid -> utime+stime of the whole process, in clock ticks
     echo $(( ${12} + ${13} ))
 }
 
+machine_busy_ticks() { # busy clock ticks summed over all CPUs (from /proc/stat)
+    awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat
+}
+
 vmrss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
 
 kv() { # kv "LINE" key -> value of key=value in LINE
@@ -276,14 +280,22 @@ if [[ $PIN == 1 ]]; then
     LG_PIN=(taskset -c "$LOADGEN_CPU")
 fi
 CLK_TCK=$(getconf CLK_TCK)
-
-# wants PATTERN: is any selected server name matching the glob PATTERN?
-wants() {
-    local s
-    # shellcheck disable=SC2053  # $1 is deliberately a glob pattern
-    for s in "${SERVER_LIST[@]}"; do [[ $s == $1 ]] && return 0; done
-    return 1
+# Anything else running (a build, say) steals CPU from the pinned server and
+# loadgen and skews every number: measure how busy the machine is before
+# starting (load average would lag, and counts our own past runs) and report it.
+cpu_busy_pct() { # busy % of all CPUs over the next half second
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6; exit}' /proc/stat)
+    sleep 0.5
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6; exit}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        busy = y[1] - x[1]; idle = y[2] - x[2];
+        printf "%.0f", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
 }
+BUSY_START=$(cpu_busy_pct)
+if (( BUSY_START > 10 )); then
+    log "warning: CPUs are ${BUSY_START}% busy before starting; other processes will disturb the measurements"
+fi
 
 if [[ $NO_BUILD != 1 ]]; then
     examples=()
@@ -333,7 +345,7 @@ run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not s
     if ! start_server "$name" "$PORT" "$slog"; then
         return 1
     fi
-    local line result='' cpu0='' cpu1='' t0='' t1='' sc0='' sc1='' lg0='' lg1='' alive=1
+    local line result='' cpu0='' cpu1='' m0='' m1='' t0='' t1='' sc0='' sc1='' lg_pct=n/a alive=1
     start_loadgen --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" --depth "$depth" \
         --secs "$SECS" --warmup "$WARMUP"
     while IFS= read -r -t "$LINE_TIMEOUT" line <&3; do
@@ -342,13 +354,15 @@ run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not s
             "WINDOW start")
                 # Sample first, then ask for stats: the CPU numbers must be as
                 # close to the window edge as possible.
-                cpu0=$(cpu_ticks "$SRV_PID"); lg0=$(cpu_ticks "$LG_PID"); t0=$EPOCHREALTIME
+                cpu0=$(cpu_ticks "$SRV_PID"); m0=$(machine_busy_ticks); t0=$EPOCHREALTIME
                 [[ -n $SRV_STATS ]] && sc0=$($SRV_STATS "$SRV_PID" "$slog")
                 ;;
             "WINDOW end")
-                cpu1=$(cpu_ticks "$SRV_PID") || alive=0; lg1=$(cpu_ticks "$LG_PID"); t1=$EPOCHREALTIME
+                cpu1=$(cpu_ticks "$SRV_PID") || alive=0; m1=$(machine_busy_ticks); t1=$EPOCHREALTIME
                 [[ -n $SRV_STATS ]] && sc1=$($SRV_STATS "$SRV_PID" "$slog")
                 ;;
+            # loadgen measures its own CPU use over the window (getrusage).
+            "loadgen cpu: "*) lg_pct=${line#loadgen cpu: }; lg_pct=${lg_pct%%%*} ;;
             RESULT*) result=$line ;;
         esac
     done
@@ -364,13 +378,16 @@ run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not s
     local msgs mps
     msgs=$(kv "$result" msgs)
     mps=$(kv "$result" msgs_per_sec)
-    local cpu_per_msg=n/a cpu_pct=n/a lg_pct=n/a sc_per_msg=n/a
+    local cpu_per_msg=n/a cpu_pct=n/a other_pct=n/a sc_per_msg=n/a
     if [[ -n $cpu0 && -n $cpu1 && -n $t0 && -n $t1 ]]; then
         read -r cpu_per_msg cpu_pct < <(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v m="$msgs" \
             'BEGIN { s = (b - a) / hz; printf "%s %.0f\n", (m > 0 ? sprintf("%.2f", s * 1e6 / m) : "n/a"), 100 * s / (t1 - t0) }')
     fi
-    if [[ -n $lg0 && -n $lg1 && -n $t0 && -n $t1 ]]; then
-        lg_pct=$(awk -v a="$lg0" -v b="$lg1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (t1 - t0) }')
+    # CPU time of everything else on the machine (in % of one core): should
+    # be a few % (interrupt accounting); more means the cell was disturbed.
+    if [[ $cpu_pct != n/a && $lg_pct =~ ^[0-9]+$ && -n $m0 && -n $m1 ]]; then
+        other_pct=$(awk -v a="$m0" -v b="$m1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v s="$cpu_pct" -v l="$lg_pct" \
+            'BEGIN { o = 100 * (b - a) / hz / (t1 - t0) - s - l; printf "%.0f", (o < 0 ? 0 : o) }')
     fi
     if [[ $sc0 =~ ^[0-9]+$ && $sc1 =~ ^[0-9]+$ ]] && (( msgs > 0 )); then
         sc_per_msg=$(awk -v a="$sc0" -v b="$sc1" -v m="$msgs" 'BEGIN { printf "%.2f", (b - a) / m }')
@@ -378,7 +395,7 @@ run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not s
     local row
     row="| $name | $conns | $size | $depth | $(fmt "$mps" %.0f) | $(fmt "$(kv "$result" mb_per_sec)" %.2f) \
 | $(fmt "$(kv "$result" p50_us)" %.1f) | $(fmt "$(kv "$result" p99_us)" %.1f) | $(fmt "$(kv "$result" p999_us)" %.1f) \
-| $cpu_per_msg | $cpu_pct | $lg_pct | $sc_per_msg | $(kv "$result" errors) |"
+| $cpu_per_msg | $cpu_pct | $lg_pct | $other_pct | $sc_per_msg | $(kv "$result" errors) |"
     ROWS+=("$row")
     log "$row"
     return 0
@@ -459,11 +476,12 @@ done
     else
         echo "Unpinned; loadgen 1 thread, closed loop."
     fi
+    echo "CPUs busy before the run: ${BUSY_START}% (other processes compete with the pinned server and loadgen; it should be ~0)."
     echo "Each cell: fresh server, ${WARMUP} s warm-up, ${SECS} s measured. Latency is round-trip as seen by loadgen."
-    echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); lg CPU = loadgen's, to spot a client-bound cell (near 100 %)."
+    echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); lg CPU = loadgen's own (getrusage), to spot a client-bound cell (near 100 %). other CPU = all other CPU use on the machine during the window, in % of one core (a few % is interrupt accounting; more means the cell was disturbed)."
     echo
-    echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv CPU % | lg CPU % | syscalls/msg | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv CPU % | lg CPU % | other CPU % | syscalls/msg | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do echo "$r"; done
     if (( ${#IDLE_ROWS[@]} )); then
         echo

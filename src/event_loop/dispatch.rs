@@ -141,7 +141,7 @@ impl EventLoop {
                 #[cfg(not(ringloop_uring))]
                 let more = false;
                 log::trace!("item {id} {} res={} more={more}", slot.kind, c.res);
-                let next = entry.on_completion(self, c.res, c.flags, more);
+                let next = entry.on_completion(self, id, c.res, c.flags, more);
                 self.after_multi(id, entry, next);
             }
             other => slot.state = other,

@@ -88,7 +88,14 @@ pub(crate) trait MultiEntry {
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry;
     /// One io_uring completion (also used for a cancel on epoll).
-    fn on_completion(&mut self, lp: &mut EventLoop, res: i32, flags: u32, more: bool) -> Next;
+    fn on_completion(
+        &mut self,
+        lp: &mut EventLoop,
+        id: OpId,
+        res: i32,
+        flags: u32,
+        more: bool,
+    ) -> Next;
     /// Runs the epoll accept/recv loop for at most `budget` items.
     fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize) -> Next;
     fn as_any(&mut self) -> &mut dyn Any;
@@ -108,11 +115,17 @@ pub(crate) struct Multi<M: MultiOp> {
 }
 
 impl<M: MultiOp> Multi<M> {
-    fn deliver(&mut self, lp: &mut EventLoop, item: M::Item) {
+    fn deliver(&mut self, lp: &mut EventLoop, id: OpId, item: M::Item) {
         lp.stats.multishot_items += 1;
         match &mut self.sink {
             Sink::Callback(callback) => callback(lp, item),
-            Sink::Queue(queue) => queue.push_back(item),
+            Sink::Queue(queue) => {
+                // Listed in `finished()` once per batch: the owner drains the queue with poll_next.
+                if queue.is_empty() {
+                    lp.finished.push(id);
+                }
+                queue.push_back(item)
+            }
         }
     }
 
@@ -131,7 +144,14 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
         self.op.uring_entry()
     }
 
-    fn on_completion(&mut self, lp: &mut EventLoop, res: i32, flags: u32, more: bool) -> Next {
+    fn on_completion(
+        &mut self,
+        lp: &mut EventLoop,
+        id: OpId,
+        res: i32,
+        flags: u32,
+        more: bool,
+    ) -> Next {
         let pool = lp.pool.clone();
         let step = self.op.uring_item(
             res,
@@ -142,7 +162,7 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
         );
         match step {
             Step::Item(item) => {
-                self.deliver(lp, item);
+                self.deliver(lp, id, item);
                 if more {
                     Next::Continue
                 } else {
@@ -150,7 +170,7 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
                 }
             }
             Step::Final(item) => {
-                self.deliver(lp, item);
+                self.deliver(lp, id, item);
                 Next::End
             }
             Step::Wait(..) if more => Next::Continue,
@@ -171,10 +191,10 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
                     if let Some(fd) = M::item_fd(&item) {
                         lp.fd_opened(fd);
                     }
-                    self.deliver(lp, item)
+                    self.deliver(lp, id, item)
                 }
                 Step::Final(item) => {
-                    self.deliver(lp, item);
+                    self.deliver(lp, id, item);
                     return Next::End;
                 }
                 Step::Wait(fd, dir) => return Next::Wait(fd, dir),

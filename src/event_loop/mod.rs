@@ -81,7 +81,7 @@ pub struct EventLoop {
     handle: Arc<HandleShared>,
     pub(crate) stats: Stats,
     pub(crate) in_flight: usize,
-    stopped: bool,
+    pub(crate) stopped: bool,
 }
 
 impl EventLoop {
@@ -160,9 +160,15 @@ impl EventLoop {
         Ok(n)
     }
 
-    /// Makes `run()` return after the current turn.
+    /// Makes `run()` return after the current turn (and a blocked `wait` return `Interrupted`).
     pub fn stop(&mut self) {
         self.stopped = true;
+    }
+
+    /// True once [`EventLoop::stop`] or [`LoopHandle::stop`] was called and no `run()` or `wait`
+    /// has consumed the request yet: for hosts that drive the loop with `run_once`.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
     }
 
     /// When the loop next needs a turn even if its fd stays quiet: now if work is queued,
@@ -196,7 +202,9 @@ impl EventLoop {
         s
     }
 
-    /// Ids of ticket ops that finished since the last call (the polling style's "what is done?").
+    /// Ids of tickets with something to collect since the last call: once-ops that completed, and
+    /// stream tickets that received items (the polling style's "what is done?", like reading a
+    /// completion queue yourself).
     pub fn finished(&mut self) -> Vec<OpId> {
         std::mem::take(&mut self.finished)
     }

@@ -57,8 +57,10 @@ impl EventLoop {
     }
 
     /// Blocking-wait style: turns the loop (serving every other op, timer and callback meanwhile)
-    /// until this op completes, and returns its output. Only loop failures are errors here; the
-    /// op's own error is inside its output.
+    /// until this op completes, and returns its output. The op's own error is inside its output;
+    /// the `Err` here means the loop failed, or was stopped ([`EventLoop::stop`] or
+    /// [`LoopHandle::stop`](crate::LoopHandle::stop)) while waiting: then the error is
+    /// `ErrorKind::Interrupted` and the op is cancelled, so a synchronous caller can unwind.
     pub fn wait<T: 'static>(&mut self, ticket: Ticket<T>) -> io::Result<T> {
         loop {
             if let Some(output) = self.poll(&ticket) {
@@ -68,7 +70,19 @@ impl EventLoop {
                 return Err(io::Error::other("ticket does not belong to this loop"));
             }
             self.turn(None)?;
+            self.check_stopped()?;
         }
+    }
+
+    fn check_stopped(&mut self) -> io::Result<()> {
+        if self.stopped {
+            self.stopped = false;
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "event loop stopped while waiting",
+            ));
+        }
+        Ok(())
     }
 
     /// Callback style for a multishot op: `f` gets every item until the stream ends.
@@ -97,7 +111,7 @@ impl EventLoop {
     }
 
     /// Blocks (turning the loop) until the stream's next item; `None` once it has ended and
-    /// every item was taken.
+    /// every item was taken. Like [`EventLoop::wait`], returns `Interrupted` if the loop is stopped.
     pub fn wait_next<M: MultiOp>(
         &mut self,
         ticket: &StreamTicket<M::Item>,
@@ -111,6 +125,7 @@ impl EventLoop {
                 _ => return Ok(None),
             }
             self.turn(None)?;
+            self.check_stopped()?;
         }
     }
 

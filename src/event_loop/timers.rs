@@ -92,25 +92,20 @@ impl<A> Timers<A> {
     /// Takes the next timer due at `now`, if any. A repeating timer stays registered (its action is
     /// out until [`Timers::put_back`]); a one-shot timer is removed.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(TimerId, A, bool)> {
-        loop {
-            self.skip_stale();
-            let Reverse((deadline, seq, key)) = *self.heap.peek()?;
-            if deadline > now {
-                return None;
-            }
-            self.heap.pop();
-            let entry = &mut self.entries[key];
-            let id = TimerId { key, seq };
-            let action = entry
-                .action
-                .take()
-                .expect("a live heap entry has its action");
-            if entry.period.is_some() {
-                return Some((id, action, true));
-            }
-            self.entries.remove(key);
-            return Some((id, action, false));
+        self.skip_stale();
+        let Reverse((deadline, seq, key)) = *self.heap.peek()?;
+        if deadline > now {
+            return None;
         }
+        self.heap.pop();
+        let entry = &mut self.entries[key];
+        let id = TimerId { key, seq };
+        let action = entry.action.take().expect("a live heap entry has its action");
+        if entry.period.is_some() {
+            return Some((id, action, true));
+        }
+        self.entries.remove(key);
+        Some((id, action, false))
     }
 
     /// Re-arms a repeating timer after its action ran (unless it was cancelled meanwhile).

@@ -1,0 +1,155 @@
+//! One echo connection's state machine, shared by the callback and polling styles.
+//!
+//! The styles differ only in *how* they learn that an op finished and *how* they start the next
+//! one; *what* to do next is decided here, so the two files can be read side by side.
+//!
+//! Reading pauses under back-pressure by cancelling the multishot recv. A new recv starts only
+//! after the old stream has delivered its last item (`ECANCELED`), so two streams never overlap
+//! and bytes cannot be reordered.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use bytes::Bytes;
+use ringloop::PooledBuf;
+
+use crate::outbox::Outbox;
+use crate::Counters;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadState {
+    /// A multishot recv is running.
+    Reading,
+    /// Its cancel is on the way; `resume` once it has ended.
+    Pausing { resume: bool },
+    /// No recv: waiting for the peer to drain our output.
+    Paused,
+    /// The peer closed its side.
+    Eof,
+}
+
+/// What the driver of a connection must do after an event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reaction {
+    /// Cancel the running recv (back-pressure kicks in).
+    pub pause: bool,
+    /// Start a new recv.
+    pub resume: bool,
+    /// Start a send if none is in flight.
+    pub flush: bool,
+    /// Close the connection.
+    pub close: bool,
+}
+
+pub struct Conn {
+    pub fd: Option<OwnedFd>,
+    pub outbox: Outbox,
+    pub read: ReadState,
+}
+
+impl Conn {
+    pub fn new(fd: OwnedFd, high_water: usize) -> Self {
+        Conn {
+            fd: Some(fd),
+            outbox: Outbox::new(high_water),
+            read: ReadState::Reading,
+        }
+    }
+
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.fd.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// One item of the multishot recv.
+    pub fn on_recv(
+        &mut self,
+        item: io::Result<Option<PooledBuf>>,
+        counters: &Counters,
+    ) -> Reaction {
+        match item {
+            Ok(Some(buf)) => {
+                counters.received(buf.len());
+                // Copy out of the pool buffer so it goes straight back to the ring: a slow peer
+                // must hold its own backlog, not the buffers every other connection needs.
+                self.outbox.push(Bytes::copy_from_slice(&buf));
+                let pause = self.read == ReadState::Reading && self.outbox.over_high_water();
+                if pause {
+                    self.read = ReadState::Pausing { resume: false };
+                }
+                Reaction {
+                    pause,
+                    flush: true,
+                    ..Reaction::default()
+                }
+            }
+            Ok(None) => {
+                self.read = ReadState::Eof;
+                Reaction {
+                    close: self.outbox.is_idle(),
+                    ..Reaction::default()
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => match self.read {
+                ReadState::Pausing { resume: true } => {
+                    self.read = ReadState::Reading;
+                    Reaction {
+                        resume: true,
+                        ..Reaction::default()
+                    }
+                }
+                ReadState::Pausing { resume: false } => {
+                    self.read = ReadState::Paused;
+                    Reaction::default()
+                }
+                _ => Reaction {
+                    close: true,
+                    ..Reaction::default()
+                },
+            },
+            Err(e) => {
+                log::debug!("recv failed: {e}");
+                Reaction {
+                    close: true,
+                    ..Reaction::default()
+                }
+            }
+        }
+    }
+
+    /// A send completed.
+    pub fn on_sent(
+        &mut self,
+        res: io::Result<usize>,
+        batch: Vec<Bytes>,
+        counters: &Counters,
+    ) -> Reaction {
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                log::debug!("send failed: {e}");
+                return Reaction {
+                    close: true,
+                    ..Reaction::default()
+                };
+            }
+        };
+        counters.sent(n);
+        self.outbox.sent(batch, n);
+        let mut reaction = Reaction {
+            flush: true,
+            ..Reaction::default()
+        };
+        if self.outbox.under_low_water() {
+            match self.read {
+                ReadState::Paused => {
+                    self.read = ReadState::Reading;
+                    reaction.resume = true;
+                }
+                ReadState::Pausing { .. } => self.read = ReadState::Pausing { resume: true },
+                _ => {}
+            }
+        }
+        reaction.close = self.read == ReadState::Eof && self.outbox.is_idle();
+        reaction
+    }
+}

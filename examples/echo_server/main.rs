@@ -1,0 +1,320 @@
+//! A TCP echo server on ringloop, written in each of the three completion styles.
+//!
+//! ```text
+//! cargo run --release --example echo_server -- --style callback --backend auto --threads 1
+//! ```
+//!
+//! * `callback.rs` — the loop calls closures (asynchronous, push);
+//! * `polling.rs`  — we collect finished tickets ourselves (asynchronous, pull);
+//! * `blocking.rs` — each op is waited for (synchronous: one connection at a time per thread).
+//!
+//! The connection logic shared by the asynchronous styles is in `conn.rs` (state machine) and
+//! `outbox.rs` (write queue and back-pressure). `--threads N` runs N independent loops, one per
+//! thread, each with its own listening socket on the same port (`SO_REUSEPORT`: the kernel spreads
+//! connections across them). SIGINT/SIGTERM stop it and print each loop's stats; SIGUSR1 prints
+//! them without stopping (one `STATS` line per thread on stdout, used by the benchmark script).
+
+mod blocking;
+mod callback;
+mod conn;
+mod outbox;
+mod polling;
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use ringloop::{Backend, EventLoop, LoopHandle};
+use socket2::{Domain, Socket, Type};
+
+pub use conn::ReadState;
+
+const USAGE: &str = "\
+echo_server: a TCP echo server on ringloop
+
+USAGE: echo_server [OPTIONS]
+
+OPTIONS:
+  --addr ADDR          address to listen on            [default: 127.0.0.1:7000]
+  --backend B          uring | epoll | auto            [default: auto]
+  --style S            callback | polling | blocking   [default: callback]
+  --threads N          independent loops sharing the port (SO_REUSEPORT) [default: 1]
+  --max-unsent BYTES   stop reading a connection whose unsent echo exceeds this [default: 1048576]
+  --entries N          io_uring submission queue size  [default: 4096]
+  --recv-buffers N     buffers in the shared receive pool (power of two) [default: 4096]
+  --buffer-size BYTES  size of each pool buffer        [default: 16384]
+  -h, --help           this text
+
+Signals: SIGINT/SIGTERM stop and print stats; SIGUSR1 prints `STATS ...` lines on stdout.
+Logs: RUST_LOG=info (default), RUST_LOG=ringloop=trace shows every submission and completion.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    Callback,
+    Polling,
+    Blocking,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    addr: SocketAddr,
+    backend: Backend,
+    style: Style,
+    threads: usize,
+    max_unsent: usize,
+    entries: u32,
+    recv_buffers: u16,
+    buffer_size: usize,
+}
+
+fn parse_args() -> Result<Config, String> {
+    let mut cfg = Config {
+        addr: "127.0.0.1:7000".parse().expect("valid default"),
+        backend: Backend::Auto,
+        style: Style::Callback,
+        threads: 1,
+        max_unsent: 1 << 20,
+        entries: 4096,
+        recv_buffers: 4096,
+        buffer_size: 16 * 1024,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--addr" => cfg.addr = value.parse().map_err(|e| bad(&e))?,
+            "--backend" => cfg.backend = value.parse().map_err(|e| bad(&e))?,
+            "--style" => {
+                cfg.style = match value.as_str() {
+                    "callback" => Style::Callback,
+                    "polling" => Style::Polling,
+                    "blocking" => Style::Blocking,
+                    _ => return Err(bad(&"expected callback, polling or blocking")),
+                }
+            }
+            "--threads" => cfg.threads = value.parse().map_err(|e| bad(&e))?,
+            "--max-unsent" => cfg.max_unsent = value.parse().map_err(|e| bad(&e))?,
+            "--entries" => cfg.entries = value.parse().map_err(|e| bad(&e))?,
+            "--recv-buffers" => cfg.recv_buffers = value.parse().map_err(|e| bad(&e))?,
+            "--buffer-size" => cfg.buffer_size = value.parse().map_err(|e| bad(&e))?,
+            _ => return Err(format!("unknown option {flag} (see --help)")),
+        }
+    }
+    if cfg.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok(cfg)
+}
+
+/// Per-thread counters, readable from the signal thread.
+#[derive(Clone, Default)]
+pub struct Counters(Arc<CounterSet>);
+
+#[derive(Default)]
+pub struct CounterSet {
+    accepted: AtomicU64,
+    closed: AtomicU64,
+    msgs: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub fn accepted(&self) {
+        self.0.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn closed(&self) {
+        self.0.closed.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn received(&self, n: usize) {
+        self.0.msgs.fetch_add(1, Ordering::Relaxed);
+        self.0.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn sent(&self, n: usize) {
+        self.0.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    fn line(&self) -> String {
+        let c = &self.0;
+        let accepted = c.accepted.load(Ordering::Relaxed);
+        let closed = c.closed.load(Ordering::Relaxed);
+        format!(
+            "accepted={accepted} open={} reads={} bytes_in={} bytes_out={}",
+            accepted - closed.min(accepted),
+            c.msgs.load(Ordering::Relaxed),
+            c.bytes_in.load(Ordering::Relaxed),
+            c.bytes_out.load(Ordering::Relaxed)
+        )
+    }
+}
+
+pub fn set_nodelay(fd: &OwnedFd) {
+    // Echo replies are small and latency-bound: never let Nagle hold them back.
+    if let Err(e) = socket2::SockRef::from(&fd.as_fd()).set_tcp_nodelay(true) {
+        log::debug!("TCP_NODELAY: {e}");
+    }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn serve(
+    cfg: &Config,
+    index: usize,
+    listener: Socket,
+    handles: mpsc::Sender<(LoopHandle, Counters)>,
+) -> std::io::Result<String> {
+    let mut lp = EventLoop::builder()
+        .backend(cfg.backend)
+        .entries(cfg.entries)
+        .recv_buffers(cfg.recv_buffers, cfg.buffer_size)
+        .build()?;
+    if index == 0 {
+        log::info!(
+            "echo server on {} — backend: {}, style: {:?}, threads: {}",
+            cfg.addr,
+            lp.backend(),
+            cfg.style,
+            cfg.threads
+        );
+    }
+    let counters = Counters::default();
+    let _ = handles.send((lp.handle(), counters.clone()));
+    let fd = listener.as_raw_fd();
+    match cfg.style {
+        Style::Callback => callback::run(&mut lp, fd, cfg.max_unsent, counters.clone())?,
+        Style::Polling => polling::run(&mut lp, fd, cfg.max_unsent, counters.clone())?,
+        Style::Blocking => blocking::run(&mut lp, fd, counters.clone())?,
+    }
+    Ok(format!(
+        "STATS thread={index} {} {}",
+        counters.line(),
+        lp.stats()
+    ))
+}
+
+/// Blocks the signals we handle in every thread, so that only `sigwait` below receives them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; pthread_sigmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn watch_signals(set: libc::sigset_t, loops: Vec<(LoopHandle, Counters)>) {
+    loop {
+        let mut sig = 0;
+        // SAFETY: sigwait reads the set and writes the signal number into `sig`.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            continue;
+        }
+        if sig == libc::SIGUSR1 {
+            for (i, (handle, counters)) in loops.iter().enumerate() {
+                let counters = counters.clone();
+                let _ = handle.post(move |lp| {
+                    use std::io::Write;
+                    println!("STATS thread={i} {} {}", counters.line(), lp.stats());
+                    let _ = std::io::stdout().flush();
+                });
+            }
+            continue;
+        }
+        log::info!("signal {sig}: stopping");
+        for (handle, _) in &loops {
+            let _ = handle.stop();
+        }
+        return;
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cfg = match parse_args() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    raise_fd_limit();
+    let signals = block_signals();
+    // Bind once here so that a bad address fails before any thread starts, and so that port 0
+    // resolves to one port shared by every thread.
+    let first = match listen(cfg.addr) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", cfg.addr);
+            std::process::exit(1);
+        }
+    };
+    let mut cfg = cfg;
+    if let Some(addr) = first.local_addr().ok().and_then(|a| a.as_socket()) {
+        cfg.addr = addr;
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut threads = Vec::new();
+    let mut first = Some(first);
+    for index in 0..cfg.threads {
+        let listener = match first.take() {
+            Some(s) => s,
+            None => listen(cfg.addr).expect("SO_REUSEPORT listener"),
+        };
+        let (cfg, tx) = (cfg.clone(), tx.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("loop-{index}"))
+                .spawn(move || serve(&cfg, index, listener, tx))
+                .expect("spawn loop thread"),
+        );
+    }
+    drop(tx);
+    let loops: Vec<_> = rx.iter().take(cfg.threads).collect();
+    std::thread::spawn(move || watch_signals(signals, loops));
+    let mut failed = false;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(stats)) => println!("{stats}"),
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+            Err(_) => failed = true,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    std::process::exit(if failed { 1 } else { 0 });
+}
+
+/// 10,000 connections need 10,000 fds: raise the soft limit to the hard one.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The per-connection write queue shared by every style of the echo server.
+//!
+//! Two rules make an echo server correct and robust, whatever its completion style:
+//!
+//! * **One send in flight per socket.** Two sends queued on the same socket may complete out of
+//!   order (io_uring may retry the first after the second went through), so data waits here until
+//!   the previous send has completed, then goes out in one vectored send.
+//! * **Back-pressure.** Bytes received but not yet sent are counted; above the high-water mark the
+//!   connection stops reading until its peer has drained the queue below the low-water mark. A peer
+//!   that never reads therefore costs a bounded amount of server memory.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+/// Most buffers gathered into one send.
+const MAX_BATCH: usize = 64;
+
+pub struct Outbox {
+    queue: VecDeque<Bytes>,
+    unsent: usize,
+    sending: bool,
+    high_water: usize,
+}
+
+impl Outbox {
+    pub fn new(high_water: usize) -> Self {
+        Outbox {
+            queue: VecDeque::new(),
+            unsent: 0,
+            sending: false,
+            high_water,
+        }
+    }
+
+    /// Queues received bytes for echoing.
+    pub fn push(&mut self, data: Bytes) {
+        self.unsent += data.len();
+        self.queue.push_back(data);
+    }
+
+    /// The next buffers to send, unless a send is already in flight or nothing is queued.
+    pub fn next_batch(&mut self) -> Option<Vec<Bytes>> {
+        if self.sending || self.queue.is_empty() {
+            return None;
+        }
+        self.sending = true;
+        let n = self.queue.len().min(MAX_BATCH);
+        Some(self.queue.drain(..n).collect())
+    }
+
+    /// A send of `batch` completed having written `n` bytes: requeue what was not written, in
+    /// front, in order.
+    pub fn sent(&mut self, batch: Vec<Bytes>, mut n: usize) {
+        self.sending = false;
+        self.unsent -= n.min(self.unsent);
+        let mut rest = Vec::new();
+        for mut buf in batch {
+            if n >= buf.len() {
+                n -= buf.len();
+                continue;
+            }
+            rest.push(buf.split_off(n));
+            n = 0;
+        }
+        for buf in rest.into_iter().rev() {
+            self.queue.push_front(buf);
+        }
+    }
+
+    /// Reading must pause: too much is waiting for the peer.
+    pub fn over_high_water(&self) -> bool {
+        self.unsent > self.high_water
+    }
+
+    /// Reading may resume: the peer drained most of the backlog.
+    pub fn under_low_water(&self) -> bool {
+        self.unsent <= self.high_water / 4
+    }
+
+    /// Nothing queued and nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        !self.sending && self.queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_send_requeues_the_rest_in_order() {
+        let mut o = Outbox::new(100);
+        o.push(Bytes::from_static(b"abc"));
+        o.push(Bytes::from_static(b"def"));
+        let batch = o.next_batch().unwrap();
+        assert!(o.next_batch().is_none(), "one send in flight at a time");
+        o.sent(batch, 4);
+        let rest = o.next_batch().unwrap();
+        assert_eq!(rest, vec![Bytes::from_static(b"ef")]);
+        o.sent(rest, 2);
+        assert!(o.is_idle());
+    }
+}

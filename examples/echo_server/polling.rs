@@ -1,0 +1,215 @@
+//! The echo server in the **polling** style: we ask the loop what finished.
+//!
+//! Every op returns a ticket, and the server keeps its own table from op id to connection. One
+//! turn of the loop (`run_once`) reaps completions; `finished()` then lists the tickets with
+//! something to collect, and we `poll` each one. This is what reading an io_uring completion queue
+//! yourself looks like: nothing calls us, and all the bookkeeping is ours — compare the size of
+//! this file with `callback.rs`.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use bytes::Bytes;
+use ringloop::op::{self, AcceptMulti, RecvMulti};
+use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
+use slab::Slab;
+
+use crate::conn::{Conn, Reaction};
+use crate::{set_nodelay, Counters};
+
+type RecvStream = StreamTicket<io::Result<Option<PooledBuf>>>;
+
+enum SendTicket {
+    One(Ticket<(io::Result<usize>, Bytes)>),
+    Many(Ticket<(io::Result<usize>, Vec<Bytes>)>),
+}
+
+struct Entry {
+    conn: Conn,
+    recv: Option<RecvStream>,
+    send: Option<SendTicket>,
+}
+
+/// Who is waiting for a given op.
+#[derive(Clone, Copy)]
+enum Owner {
+    Recv(usize),
+    Send(usize),
+    Close,
+}
+
+struct Server {
+    conns: Slab<Entry>,
+    owners: HashMap<OpId, Owner>,
+    closing: HashMap<OpId, Ticket<io::Result<()>>>,
+    high_water: usize,
+    counters: Counters,
+}
+
+pub fn run(
+    lp: &mut EventLoop,
+    listener: RawFd,
+    high_water: usize,
+    counters: Counters,
+) -> io::Result<()> {
+    let mut s = Server {
+        conns: Slab::new(),
+        owners: HashMap::new(),
+        closing: HashMap::new(),
+        high_water,
+        counters,
+    };
+    let accept = lp.submit_multi(AcceptMulti::new(listener));
+    while !lp.is_stopped() {
+        lp.run_once(None)?;
+        for id in lp.finished() {
+            if id == accept.id() {
+                while let Some(accepted) = lp.poll_next::<AcceptMulti>(&accept) {
+                    match accepted {
+                        Ok(fd) => s.on_accept(lp, fd),
+                        Err(e) => return Err(e),
+                    }
+                }
+                continue;
+            }
+            match s.owners.get(&id).copied() {
+                Some(Owner::Recv(key)) => s.collect_recv(lp, id, key),
+                Some(Owner::Send(key)) => s.collect_send(lp, id, key),
+                Some(Owner::Close) => {
+                    if let Some(ticket) = s.closing.remove(&id) {
+                        let _ = lp.poll(&ticket);
+                    }
+                    s.owners.remove(&id);
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    fn on_accept(&mut self, lp: &mut EventLoop, fd: OwnedFd) {
+        set_nodelay(&fd);
+        self.counters.accepted();
+        let conn = Conn::new(fd, self.high_water);
+        let key = self.conns.insert(Entry {
+            conn,
+            recv: None,
+            send: None,
+        });
+        self.start_reading(lp, key);
+    }
+
+    fn start_reading(&mut self, lp: &mut EventLoop, key: usize) {
+        let Some(fd) = self.conns[key].conn.raw_fd() else {
+            return;
+        };
+        let ticket = lp.submit_multi(RecvMulti::new(fd));
+        self.owners.insert(ticket.id(), Owner::Recv(key));
+        self.conns[key].recv = Some(ticket);
+    }
+
+    fn collect_recv(&mut self, lp: &mut EventLoop, id: OpId, key: usize) {
+        loop {
+            let Some(entry) = self.conns.get_mut(key) else {
+                return;
+            };
+            let Some(ticket) = entry.recv.as_ref().filter(|t| t.id() == id) else {
+                return;
+            };
+            let Some(item) = lp.poll_next::<RecvMulti>(ticket) else {
+                return;
+            };
+            let last = !matches!(item, Ok(Some(_)));
+            if last {
+                // The stream is over: forget its ticket before reacting (which may start another).
+                self.owners.remove(&id);
+                entry.recv = None;
+            }
+            let reaction = entry.conn.on_recv(item, &self.counters);
+            self.react(lp, key, reaction);
+            if last {
+                return;
+            }
+        }
+    }
+
+    fn collect_send(&mut self, lp: &mut EventLoop, id: OpId, key: usize) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return;
+        };
+        let outcome = match &entry.send {
+            Some(SendTicket::One(t)) if t.id() == id => lp.poll(t).map(|(res, b)| (res, vec![b])),
+            Some(SendTicket::Many(t)) if t.id() == id => lp.poll(t),
+            _ => None,
+        };
+        let Some((res, batch)) = outcome else { return };
+        self.owners.remove(&id);
+        entry.send = None;
+        let reaction = entry.conn.on_sent(res, batch, &self.counters);
+        self.react(lp, key, reaction);
+    }
+
+    fn flush(&mut self, lp: &mut EventLoop, key: usize) {
+        let entry = &mut self.conns[key];
+        let Some(fd) = entry.conn.raw_fd() else {
+            return;
+        };
+        let Some(batch) = entry.conn.outbox.next_batch() else {
+            return;
+        };
+        let ticket = if batch.len() == 1 {
+            let buf = batch.into_iter().next().expect("one buffer");
+            SendTicket::One(lp.submit(op::Send::new(fd, buf)))
+        } else {
+            SendTicket::Many(lp.submit(op::SendVectored::new(fd, batch)))
+        };
+        let id = match &ticket {
+            SendTicket::One(t) => t.id(),
+            SendTicket::Many(t) => t.id(),
+        };
+        self.owners.insert(id, Owner::Send(key));
+        entry.send = Some(ticket);
+    }
+
+    fn react(&mut self, lp: &mut EventLoop, key: usize, r: Reaction) {
+        if r.close {
+            return self.close(lp, key);
+        }
+        if r.pause {
+            if let Some(ticket) = &self.conns[key].recv {
+                lp.cancel(ticket.id());
+            }
+        }
+        if r.resume {
+            self.start_reading(lp, key);
+        }
+        if r.flush {
+            self.flush(lp, key);
+        }
+    }
+
+    fn close(&mut self, lp: &mut EventLoop, key: usize) {
+        let Some(mut entry) = self.conns.try_remove(key) else {
+            return;
+        };
+        self.counters.closed();
+        if let Some(t) = entry.recv.take() {
+            self.owners.remove(&t.id());
+        }
+        match entry.send.take() {
+            Some(SendTicket::One(t)) => drop(self.owners.remove(&t.id())),
+            Some(SendTicket::Many(t)) => drop(self.owners.remove(&t.id())),
+            None => {}
+        }
+        // Dropped tickets cancel their ops; Close then cancels anything left on the fd. The close
+        // itself must be collected (a dropped ticket would cancel it).
+        if let Some(fd) = entry.conn.fd.take() {
+            let ticket = lp.submit(op::Close::new(fd));
+            self.owners.insert(ticket.id(), Owner::Close);
+            self.closing.insert(ticket.id(), ticket);
+        }
+    }
+}
