@@ -25,6 +25,7 @@
 #   MATRIX       cells as "conns:size:depth ..."
 #                (default: 1,16,256,1000 conns x 64,4096 B at depth 1, plus 16:64:16)
 #   IDLE_CONNS=10000   connections for the idle-memory measurement (0 or --no-idle: skip)
+#   IDLE_HOLD=8        seconds loadgen holds them (RSS is read once all are up)
 #   OUT=target/echo_compare.md   report file (also printed to stdout)
 #   LOGDIR=<dir of OUT>/echo_compare_logs   server and loadgen logs
 #   SERVER_CPU=0 LOADGEN_CPU=1   CPUs to pin to (PIN=0: no pinning)
@@ -32,6 +33,12 @@
 #   NO_BUILD=1                   do not build anything
 #   Binary overrides (setting one also skips building it):
 #   LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER
+#
+# Output: a Markdown report (one row per cell: msgs/s, MB/s, p50/p99/p99.9 µs,
+# server CPU µs/msg and %, loadgen CPU %, other CPU % on the machine — high
+# means the cell was disturbed —, syscalls/msg, errors; then the idle-memory
+# table, skipped servers and the raw loadgen RESULT lines), on stdout and in
+# OUT. Progress goes to stderr.
 #
 # Example: SERVERS=sync,mio SECS=2 WARMUP=1 benches/echo_compare.sh
 

@@ -43,8 +43,9 @@ OPTIONS:
   --threads N          independent loops sharing the port (SO_REUSEPORT) [default: 1]
   --max-unsent BYTES   stop reading a connection whose unsent echo exceeds this [default: 1048576]
   --entries N          io_uring submission queue size  [default: 4096]
-  --recv-buffers N     buffers in the shared receive pool (power of two) [default: 4096]
-  --buffer-size BYTES  size of each pool buffer        [default: 16384]
+  --recv-buffers N     buffers in the shared receive pool (power of two) [default: 1024]
+  --buffer-size BYTES  size of each pool buffer        [default: 4096]
+                       (the pool also bounds how far a multishot recv can run ahead of a pause)
   -h, --help           this text
 
 Signals: SIGINT/SIGTERM stop and print stats; SIGUSR1 prints `STATS ...` lines on stdout.
@@ -77,8 +78,8 @@ fn parse_args() -> Result<Config, String> {
         threads: 1,
         max_unsent: 1 << 20,
         entries: 4096,
-        recv_buffers: 4096,
-        buffer_size: 16 * 1024,
+        recv_buffers: 1024,
+        buffer_size: 4096,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -161,21 +162,24 @@ pub fn set_nodelay(fd: &OwnedFd) {
     }
 }
 
-fn listen(addr: SocketAddr) -> std::io::Result<Socket> {
+fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
 
+/// What each loop thread reports once it is ready: its index, handle and counters.
+type Registered = (usize, LoopHandle, Counters);
+
 fn serve(
     cfg: &Config,
     index: usize,
     listener: Socket,
-    handles: mpsc::Sender<(LoopHandle, Counters)>,
+    handles: mpsc::Sender<Registered>,
 ) -> std::io::Result<String> {
     let mut lp = EventLoop::builder()
         .backend(cfg.backend)
@@ -192,7 +196,7 @@ fn serve(
         );
     }
     let counters = Counters::default();
-    let _ = handles.send((lp.handle(), counters.clone()));
+    let _ = handles.send((index, lp.handle(), counters.clone()));
     let fd = listener.as_raw_fd();
     match cfg.style {
         Style::Callback => callback::run(&mut lp, fd, cfg.max_unsent, counters.clone())?,
@@ -220,7 +224,7 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-fn watch_signals(set: libc::sigset_t, loops: Vec<(LoopHandle, Counters)>) {
+fn watch_signals(set: libc::sigset_t, loops: Vec<Registered>) {
     loop {
         let mut sig = 0;
         // SAFETY: sigwait reads the set and writes the signal number into `sig`.
@@ -228,18 +232,20 @@ fn watch_signals(set: libc::sigset_t, loops: Vec<(LoopHandle, Counters)>) {
             continue;
         }
         if sig == libc::SIGUSR1 {
-            for (i, (handle, counters)) in loops.iter().enumerate() {
-                let counters = counters.clone();
+            for (i, handle, counters) in &loops {
+                let (i, counters) = (*i, counters.clone());
                 let _ = handle.post(move |lp| {
-                    use std::io::Write;
-                    println!("STATS thread={i} {} {}", counters.line(), lp.stats());
-                    let _ = std::io::stdout().flush();
+                    say(&format!(
+                        "STATS thread={i} {} {}",
+                        counters.line(),
+                        lp.stats()
+                    ))
                 });
             }
             continue;
         }
         log::info!("signal {sig}: stopping");
-        for (handle, _) in &loops {
+        for (_, handle, _) in &loops {
             let _ = handle.stop();
         }
         return;
@@ -259,14 +265,26 @@ fn main() {
     let signals = block_signals();
     // Bind once here so that a bad address fails before any thread starts, and so that port 0
     // resolves to one port shared by every thread.
-    let first = match listen(cfg.addr) {
+    let mut cfg = cfg;
+    let reuse_port = cfg.threads > 1;
+    if reuse_port && cfg.addr.port() == 0 {
+        // Port 0 with SO_REUSEPORT may hand out a port that another process's reuseport group
+        // already uses, and the two would share connections. Reserve a port exclusively first.
+        match std::net::TcpListener::bind(cfg.addr).and_then(|l| l.local_addr()) {
+            Ok(addr) => cfg.addr = addr,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", cfg.addr);
+                std::process::exit(1);
+            }
+        }
+    }
+    let first = match listen(cfg.addr, reuse_port) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", cfg.addr);
             std::process::exit(1);
         }
     };
-    let mut cfg = cfg;
     if let Some(addr) = first.local_addr().ok().and_then(|a| a.as_socket()) {
         cfg.addr = addr;
     }
@@ -276,7 +294,7 @@ fn main() {
     for index in 0..cfg.threads {
         let listener = match first.take() {
             Some(s) => s,
-            None => listen(cfg.addr).expect("SO_REUSEPORT listener"),
+            None => listen(cfg.addr, true).expect("SO_REUSEPORT listener"),
         };
         let (cfg, tx) = (cfg.clone(), tx.clone());
         threads.push(
@@ -288,11 +306,14 @@ fn main() {
     }
     drop(tx);
     let loops: Vec<_> = rx.iter().take(cfg.threads).collect();
+    // Every loop is built and every listener bound: announce the address in one machine-readable
+    // line, so scripts and tests can use `--addr 127.0.0.1:0`.
+    say(&format!("LISTENING {}", cfg.addr));
     std::thread::spawn(move || watch_signals(signals, loops));
     let mut failed = false;
     for t in threads {
         match t.join() {
-            Ok(Ok(stats)) => println!("{stats}"),
+            Ok(Ok(stats)) => say(&stats),
             Ok(Err(e)) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -302,6 +323,14 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(10));
     std::process::exit(if failed { 1 } else { 0 });
+}
+
+/// Prints one line on stdout and flushes it; a closed stdout (the reader went away) is not an
+/// error worth dying for.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
 
 /// 10,000 connections need 10,000 fds: raise the soft limit to the hard one.

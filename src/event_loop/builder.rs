@@ -31,7 +31,7 @@ impl Default for Builder {
                 simulate_setup_errno: None,
                 simulate_missing_opcode: None,
             },
-            recv_buffers: (1024, 16 * 1024),
+            recv_buffers: (1024, 4096),
         }
     }
 }

@@ -17,6 +17,10 @@ const EPOLL_MULTISHOT_BUDGET: usize = 32;
 impl EventLoop {
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         self.stats.turns += 1;
+        // Completions handed out in this turn, counted where they are handed out: on epoll,
+        // multishot items are delivered by `run_retries`, not through `ready`, and must count
+        // the same as io_uring's CQEs (for the return value and `wakeups`).
+        let completions_before = self.stats.completions;
         self.reap_abandoned();
         let timeout = self.wait_timeout(timeout);
         let woken = match &mut self.driver {
@@ -30,12 +34,11 @@ impl EventLoop {
             self.run_posted();
         }
         let mut batch = std::mem::replace(&mut self.ready, std::mem::take(&mut self.spare));
-        let dispatched = batch.len();
-        if dispatched > 0 {
-            self.stats.wakeups += 1;
+        if !batch.is_empty() {
             log::trace!(
-                "turn {}: dispatching {dispatched} completions",
-                self.stats.turns
+                "turn {}: dispatching {} completions",
+                self.stats.turns,
+                batch.len()
             );
         }
         for completion in batch.drain(..) {
@@ -43,6 +46,10 @@ impl EventLoop {
         }
         self.spare = batch;
         self.rearm_starved();
+        let dispatched = (self.stats.completions - completions_before) as usize;
+        if dispatched > 0 {
+            self.stats.wakeups += 1;
+        }
         Ok(dispatched)
     }
 
@@ -68,6 +75,11 @@ impl EventLoop {
             };
             match slot.state {
                 State::Once(_) => self.send_to_driver(id, false),
+                // Cancelled (or its fd closed) while queued here: end it without another attempt,
+                // which could consume data after the cancel or touch a closed fd number.
+                State::Multi(_) if slot.cancel_requested => {
+                    self.complete_later(id, -libc::ECANCELED)
+                }
                 State::Multi(_) => self.run_multi_epoll(id),
                 _ => {}
             }
@@ -81,7 +93,11 @@ impl EventLoop {
         let State::Multi(mut entry) = std::mem::replace(&mut slot.state, State::Busy) else {
             return;
         };
+        // Listed while it runs, so that a Close submitted from its own callback (or one further
+        // down the stack) cancels it too: `start_close` looks here.
+        self.running_multi.push(id);
         let next = entry.run_epoll(self, id, EPOLL_MULTISHOT_BUDGET);
+        self.running_multi.pop();
         self.after_multi(id, entry, next);
     }
 
@@ -117,6 +133,14 @@ impl EventLoop {
             log::trace!("stale completion for {id} res={}", c.res);
             return;
         };
+        if matches!(slot.state, State::Busy) {
+            // The op's entry is out, delivering an earlier item further up the stack: its
+            // callback turned the loop itself (e.g. a blocking `wait` inside a multishot
+            // callback). Keep this completion until `after_multi` puts the entry back; dropping
+            // it would lose an item (an accepted fd, or a pool buffer that never returns).
+            self.deferred.push(c);
+            return;
+        }
         self.stats.completions += 1;
         match std::mem::replace(&mut slot.state, State::Busy) {
             State::Once(entry) => {
@@ -154,6 +178,15 @@ impl EventLoop {
             return;
         };
         slot.state = State::Multi(entry);
+        if !self.deferred.is_empty() {
+            // Completions that arrived while the entry was out (see `dispatch`): due now.
+            let ud = id.user_data();
+            let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+                .into_iter()
+                .partition(|c| c.user_data == ud);
+            self.deferred = others;
+            self.ready.extend(mine);
+        }
         let cancelled = slot.cancel_requested;
         match next {
             Next::End => self.finish_multi(id),

@@ -183,10 +183,15 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
         let pool = lp.pool.clone();
         for _ in 0..budget {
             lp.stats.syscalls += 1;
-            lp.stats.completions += 1;
-            match self.op.epoll_attempt(&MultiCtx {
+            let step = self.op.epoll_attempt(&MultiCtx {
                 pool: pool.as_ref(),
-            }) {
+            });
+            // Only an attempt that produced an item is a completion (as one CQE is on io_uring);
+            // one that hit EAGAIN or an empty pool handed nothing to the owner.
+            if matches!(step, Step::Item(_) | Step::Final(_)) {
+                lp.stats.completions += 1;
+            }
+            match step {
                 Step::Item(item) => {
                     if let Some(fd) = M::item_fd(&item) {
                         lp.fd_opened(fd);

@@ -72,6 +72,11 @@ pub struct EventLoop {
     spare: Vec<RawCompletion>,
     /// epoll: tokens of ops to attempt again.
     pub(crate) retry: Vec<u64>,
+    /// Completions for a multishot op whose entry was out (its callback was running and turned
+    /// the loop itself); re-queued when the entry is back. See `dispatch`.
+    pub(crate) deferred: Vec<RawCompletion>,
+    /// epoll: multishot ops whose accept/recv loop is running (a stack: callbacks may nest).
+    pub(crate) running_multi: Vec<OpId>,
     /// Multishot recvs waiting for a pool buffer.
     pub(crate) starved: Vec<OpId>,
     pub(crate) timers: Timers<TimerAction>,
@@ -113,6 +118,8 @@ impl EventLoop {
             ready: Vec::new(),
             spare: Vec::new(),
             retry: Vec::new(),
+            deferred: Vec::new(),
+            running_multi: Vec::new(),
             starved: Vec::new(),
             timers: Timers::default(),
             pool: None,
@@ -177,6 +184,15 @@ impl EventLoop {
         if self.has_queued_work() {
             return Some(Instant::now());
         }
+        // io_uring: an op submitted outside a turn sits in the submission queue until the next
+        // enter. A host sleeping on the ring fd meanwhile would wait for a completion of an op the
+        // kernel never saw (forever, with no timer pending): that is queued work too.
+        #[cfg(ringloop_uring)]
+        if let Driver::Uring(d) = &mut self.driver {
+            if d.has_unsubmitted() {
+                return Some(Instant::now());
+            }
+        }
         self.timers.next_deadline()
     }
 
@@ -186,7 +202,14 @@ impl EventLoop {
     }
 
     fn has_queued_work(&self) -> bool {
-        !self.ready.is_empty() || !self.retry.is_empty() || self.handle.has_posted()
+        !self.ready.is_empty()
+            || !self.retry.is_empty()
+            || self.handle.has_posted()
+            // A multishot recv starved of pool buffers resumes when one is back, which no
+            // completion or readiness announces (the owner may drop a PooledBuf between turns,
+            // and the data that starved it is already in the socket): without this the next
+            // turn would sleep, possibly forever, while the stream could go on.
+            || (!self.starved.is_empty() && self.pool.as_ref().is_some_and(|p| p.available() > 0))
     }
 
     /// A snapshot of the loop's counters.
@@ -211,8 +234,11 @@ impl EventLoop {
 
     /// Runs `f` once, `after` from now. Returns an id for [`EventLoop::cancel_timer`].
     pub fn timer(&mut self, after: Duration, f: impl FnOnce(&mut EventLoop) + 'static) -> TimerId {
-        self.timers
-            .insert(Instant::now() + after, None, TimerAction::Once(Box::new(f)))
+        self.timers.insert(
+            timers::deadline_after(Instant::now(), after),
+            None,
+            TimerAction::Once(Box::new(f)),
+        )
     }
 
     /// Runs `f` every `period` (first after one period) until cancelled. If the loop falls behind,
@@ -222,7 +248,7 @@ impl EventLoop {
         period: Duration,
         f: impl FnMut(&mut EventLoop) + 'static,
     ) -> TimerId {
-        let first = Instant::now() + period;
+        let first = timers::deadline_after(Instant::now(), period);
         self.timers
             .insert(first, Some(period), TimerAction::Repeat(Box::new(f)))
     }

@@ -191,9 +191,11 @@ impl EventLoop {
         }
         match route {
             Route::Timer(after) => {
-                let timer =
-                    self.timers
-                        .insert(Instant::now() + after, None, TimerAction::Complete(id));
+                let timer = self.timers.insert(
+                    super::timers::deadline_after(Instant::now(), after),
+                    None,
+                    TimerAction::Complete(id),
+                );
                 self.park(id, Parked::Timer(timer));
             }
             Route::CloseFd(fd) => self.start_close(id, fd),
@@ -267,17 +269,25 @@ impl EventLoop {
 
     /// Close: cancel everything pending on the fd, then close it.
     fn start_close(&mut self, id: OpId, fd: std::os::fd::RawFd) {
-        let starved_on_fd: Vec<OpId> = self
+        // Besides starved streams, epoll multishot ops queued for their next attempt (just armed,
+        // or out of budget) or running right now (this Close comes from their callback) are not
+        // parked in the driver either, so `forget_fd` below would miss them and their next
+        // attempt would run against the closed number (EBADF, or another file that reused it).
+        // Marked cancelled here, they end with ECANCELED instead (`run_retries`, `run_epoll`).
+        let retry_ids = self.retry.iter().map(|&token| OpId::from_user_data(token));
+        let unparked_on_fd: Vec<OpId> = self
             .starved
             .iter()
             .copied()
+            .chain(retry_ids)
+            .chain(self.running_multi.iter().copied())
             .filter(|s| {
                 self.inflight
                     .get(*s)
                     .is_some_and(|slot| slot.fd == Some(fd))
             })
             .collect();
-        for op in starved_on_fd {
+        for op in unparked_on_fd {
             self.cancel(op);
         }
         match &mut self.driver {

@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+/// `from + after`, saturating at about a century ahead: `Duration::MAX` ("never") would
+/// otherwise overflow `Instant` and panic.
+pub(crate) fn deadline_after(from: Instant, after: Duration) -> Instant {
+    const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    // A monotonic clock a century from now cannot overflow (its seconds are an i64).
+    from.checked_add(after.min(NEVER))
+        .expect("a deadline a century ahead fits an Instant")
+}
+
 /// Identifies a timer (slab key plus a sequence number, so a stale id never matches a new timer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId {
@@ -100,7 +109,10 @@ impl<A> Timers<A> {
         self.heap.pop();
         let entry = &mut self.entries[key];
         let id = TimerId { key, seq };
-        let action = entry.action.take().expect("a live heap entry has its action");
+        let action = entry
+            .action
+            .take()
+            .expect("a live heap entry has its action");
         if entry.period.is_some() {
             return Some((id, action, true));
         }
@@ -114,10 +126,10 @@ impl<A> Timers<A> {
             return;
         };
         let period = entry.period.unwrap_or(Duration::from_micros(1));
-        let mut next = entry.deadline + period;
+        let mut next = deadline_after(entry.deadline, period);
         if next <= now {
             // Fell behind (a long callback, a stopped loop): skip missed ticks instead of bursting.
-            next = now + period;
+            next = deadline_after(now, period);
         }
         entry.deadline = next;
         entry.action = Some(action);

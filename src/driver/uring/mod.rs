@@ -115,6 +115,11 @@ impl UringDriver {
         unsafe { self.push(&then) }
     }
 
+    /// True when entries wait in the submission queue (pushed since the last enter).
+    pub(crate) fn has_unsubmitted(&mut self) -> bool {
+        !self.ring.submission().is_empty()
+    }
+
     /// Submits queued entries without waiting (for hosts that wait on the ring fd themselves).
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         if !self.ring.submission().is_empty() {

@@ -169,7 +169,10 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 fn raise_nofile_limit() {
     // SAFETY: getrlimit/setrlimit only touch the struct passed in.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -201,8 +204,10 @@ fn main() -> ExitCode {
 
 fn run(addr: SocketAddr) -> io::Result<()> {
     let mut poll = Poll::new()?;
-    let mut listener = bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut listener =
+        bind(addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
     eprintln!("mio_echo: listening on {addr}");
 
     let mut events = Events::with_capacity(1024);
@@ -223,15 +228,29 @@ fn run(addr: SocketAddr) -> io::Result<()> {
         }
         if retry_accept {
             retry_accept = false;
-            accept_all(&poll, &mut listener, &mut conns, &mut retry_accept, &mut last_err_log);
+            accept_all(
+                &poll,
+                &mut listener,
+                &mut conns,
+                &mut retry_accept,
+                &mut last_err_log,
+            );
         }
         for ev in events.iter() {
             if ev.token() == LISTENER {
-                accept_all(&poll, &mut listener, &mut conns, &mut retry_accept, &mut last_err_log);
+                accept_all(
+                    &poll,
+                    &mut listener,
+                    &mut conns,
+                    &mut retry_accept,
+                    &mut last_err_log,
+                );
                 continue;
             }
             let key = ev.token().0;
-            let Some(c) = conns.get_mut(key) else { continue };
+            let Some(c) = conns.get_mut(key) else {
+                continue;
+            };
             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             // An I/O error (typically a reset when a client goes away
             // mid-stream, which is normal) just closes the connection.
@@ -244,8 +263,16 @@ fn run(addr: SocketAddr) -> io::Result<()> {
             // Ask for WRITABLE only while output is pending.
             let need_write = c.unsent() > 0;
             if need_write != c.want_write {
-                let interest = if need_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                if poll.registry().reregister(&mut c.stream, ev.token(), interest).is_err() {
+                let interest = if need_write {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                if poll
+                    .registry()
+                    .reregister(&mut c.stream, ev.token(), interest)
+                    .is_err()
+                {
                     let mut c = conns.remove(key);
                     let _ = poll.registry().deregister(&mut c.stream);
                     continue;
@@ -268,7 +295,11 @@ fn accept_all(
             Ok((mut stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let entry = conns.vacant_entry();
-                if poll.registry().register(&mut stream, Token(entry.key()), Interest::READABLE).is_err() {
+                if poll
+                    .registry()
+                    .register(&mut stream, Token(entry.key()), Interest::READABLE)
+                    .is_err()
+                {
                     continue;
                 }
                 entry.insert(Conn {

@@ -51,7 +51,10 @@ fn parse_args() -> Result<Option<SocketAddr>, String> {
 fn raise_nofile_limit() {
     // SAFETY: getrlimit/setrlimit only touch the struct passed in.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -75,7 +78,11 @@ async fn serve(mut stream: TcpStream) {
 }
 
 async fn run(addr: SocketAddr) -> io::Result<()> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     let listener = socket.listen(BACKLOG)?;
@@ -113,7 +120,10 @@ fn main() -> ExitCode {
         }
     };
     raise_nofile_limit();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tokio_echo: cannot build runtime: {e}");
