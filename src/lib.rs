@@ -44,6 +44,7 @@
 pub mod driver;
 pub mod event_loop;
 pub mod op;
+pub mod patterns;
 
 pub use driver::{Backend, BackendInfo};
 pub use event_loop::buf_pool::PooledBuf;

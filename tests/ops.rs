@@ -261,6 +261,114 @@ fn bad_fd_is_ebadf_and_buffers_come_back(b: Backend) {
     assert_eq!(lp.stats().in_flight, 0);
 }
 
+fn send_to_a_vanished_peer_is_an_error_not_sigpipe(b: Backend) {
+    let mut lp = new_loop(b);
+    let (server, client) = tcp_pair();
+    drop(client);
+    // The first sends may still succeed (the RST comes back asynchronously); keep sending until
+    // the error shows. Without MSG_NOSIGNAL the process would die of SIGPIPE here.
+    let mut last = None;
+    for _ in 0..100 {
+        let t = lp.submit(op::Send::new(fd(&server), Bytes::from_static(b"anyone?")));
+        if let Err(e) = wait(&mut lp, t).0 {
+            last = Some(e);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let e = last.expect("sending to a closed peer fails eventually");
+    assert!(
+        [libc::EPIPE, libc::ECONNRESET].contains(&errno(&e)),
+        "unexpected error {e:?}"
+    );
+    let t = lp.submit(op::SendVectored::new(
+        fd(&server),
+        vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+    ));
+    let e = wait(&mut lp, t).0.unwrap_err();
+    assert!(
+        [libc::EPIPE, libc::ECONNRESET].contains(&errno(&e)),
+        "{e:?}"
+    );
+}
+
+fn forget_fd_lets_a_reused_number_work(b: Backend) {
+    // An fd closed behind the loop's back (not with op::Close) and its number reused: after
+    // forget_fd, ops on the new file work (epoll keeps per-number state; io_uring has none).
+    let mut lp = new_loop(b);
+    let (first, mut first_peer) = tcp_pair();
+    let t = lp.submit(op::Recv::new(fd(&first), BytesMut::with_capacity(8)));
+    turn_for(&mut lp, Duration::from_millis(5));
+    write_all(&mut first_peer, b"one");
+    assert_eq!(poll_until(&mut lp, &t, 5).0.unwrap(), 3);
+    let number = fd(&first);
+    let (second, mut second_peer) = tcp_pair();
+    // Put the second socket under the first one's number (dup2 closes the first file).
+    // SAFETY: both are open fds we own; `number` is then owned by `reused`.
+    let reused = unsafe {
+        assert_eq!(libc::dup2(fd(&second), number), number);
+        std::os::fd::FromRawFd::from_raw_fd(number)
+    };
+    std::mem::forget(first);
+    let reused: std::net::TcpStream = reused;
+    lp.forget_fd(number);
+    let t = lp.submit(op::Recv::new(fd(&reused), BytesMut::with_capacity(8)));
+    turn_for(&mut lp, Duration::from_millis(5));
+    write_all(&mut second_peer, b"two");
+    let (res, buf) = poll_until(&mut lp, &t, 5);
+    assert_eq!(res.unwrap(), 3);
+    assert_eq!(&buf[..], b"two");
+}
+
+fn parked_recv_sees_eof_when_the_peer_closes(b: Backend) {
+    let mut lp = new_loop(b);
+    let (server, client) = tcp_pair();
+    let t = lp.submit(op::Recv::new(fd(&server), BytesMut::with_capacity(8)));
+    turn_for(&mut lp, Duration::from_millis(10));
+    assert!(lp.poll(&t).is_none(), "waiting for data");
+    drop(client);
+    let (res, buf) = poll_until(&mut lp, &t, 5);
+    assert_eq!(res.unwrap(), 0, "a waiting recv completes with 0 at EOF");
+    assert!(buf.is_empty());
+}
+
+fn large_send_waits_for_room(b: Backend) {
+    // 4 MB is far more than a loopback socket buffer: sends come back short and, on epoll, have
+    // to wait for writability, while a slow reader drains the other end.
+    let mut lp = new_loop(b);
+    let (server, mut client) = tcp_pair();
+    let data = Bytes::from(pattern(5, 4 << 20));
+    let reader = std::thread::spawn(move || {
+        // Start late, so the socket buffer fills and a send has to wait.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 64 << 10];
+        while got.len() < 4 << 20 {
+            let n = client.read(&mut chunk).unwrap();
+            assert!(n > 0, "unexpected EOF");
+            got.extend_from_slice(&chunk[..n]);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        got
+    });
+    let mut rest = data.clone();
+    let mut sends = 0;
+    while !rest.is_empty() {
+        let t = lp.submit(op::Send::new(fd(&server), rest.clone()));
+        let (res, _) = poll_until(&mut lp, &t, 20);
+        let n = res.unwrap();
+        assert!(n > 0 && n <= rest.len());
+        rest = rest.slice(n..);
+        sends += 1;
+    }
+    let got = reader.join().unwrap();
+    assert!(got == data, "bytes differ");
+    assert!(sends >= 1);
+    if b == Backend::Epoll {
+        assert!(lp.stats().parked > 0, "some send waited for writability");
+    }
+}
+
 both_backends!(
     accept_returns_stream_and_peer_address,
     connect_succeeds,
@@ -276,4 +384,8 @@ both_backends!(
     nop_completes_ok,
     timeout_fires_after_not_before,
     bad_fd_is_ebadf_and_buffers_come_back,
+    send_to_a_vanished_peer_is_an_error_not_sigpipe,
+    forget_fd_lets_a_reused_number_work,
+    parked_recv_sees_eof_when_the_peer_closes,
+    large_send_waits_for_room,
 );

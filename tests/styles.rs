@@ -210,8 +210,43 @@ fn callbacks_can_chain_ops(b: Backend) {
     assert_eq!(lp.stats().in_flight, 0);
 }
 
+fn blocking_wait_inside_a_multishot_callback(b: Backend) {
+    // The synchronous style used from inside a callback: the nested wait turns the loop while
+    // the stream's own callback is running. Items that arrive meanwhile must wait their turn,
+    // not be dropped (each is an accepted connection here).
+    let mut lp = new_loop(b);
+    let (l, addr) = listener();
+    let accepted = log();
+    let acc = accepted.clone();
+    lp.submit_multi_with(op::AcceptMulti::new(fd(&l)), move |lp, item| {
+        let conn = item.expect("accept");
+        // Hold this callback for a while, in a blocking wait.
+        let t = lp.submit(op::Timeout::new(Duration::from_millis(20)));
+        lp.wait(t).unwrap().unwrap();
+        let t = lp.submit(op::Send::new(fd(&conn), Bytes::from_static(b"hi")));
+        assert_eq!(lp.wait(t).unwrap().0.unwrap(), 2);
+        acc.borrow_mut().push(conn);
+    });
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    // Staggered, so that connections arrive while a callback is blocked in its wait.
+    let connector = std::thread::spawn(move || {
+        (0..5)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                connect(addr)
+            })
+            .collect::<Vec<_>>()
+    });
+    turn_until(&mut lp, 10, |_| accepted.borrow().len() == 5);
+    let mut clients = connector.join().unwrap();
+    for c in &mut clients {
+        assert_eq!(read_exact(c, 2), b"hi");
+    }
+}
+
 both_backends!(
     three_styles_give_identical_results,
     finished_lists_completed_tickets_once,
     callbacks_can_chain_ops,
+    blocking_wait_inside_a_multishot_callback,
 );

@@ -70,9 +70,9 @@ fn run_once_sleeps_until_the_timer(b: Backend) {
     let mut lp = new_loop(b);
     let fired = Rc::new(Cell::new(false));
     let f = fired.clone();
-    lp.timer(ms(60), move |_| f.set(true));
     let _dog = Watchdog::new(&lp, 10);
     let start = Instant::now();
+    lp.timer(ms(60), move |_| f.set(true));
     lp.run_once(None).unwrap();
     let first = start.elapsed();
     // A loop that returned immediately would busy-spin; one that overslept would be late.
@@ -90,12 +90,12 @@ fn run_once_sleeps_until_the_timer(b: Backend) {
 fn run_returns_when_the_last_timer_fired(b: Backend) {
     let mut lp = new_loop(b);
     let fired = Rc::new(Cell::new(0));
+    let _dog = Watchdog::new(&lp, 10);
+    let start = Instant::now();
     for d in [5u64, 15, 25] {
         let f = fired.clone();
         lp.timer(ms(d), move |_| f.set(f.get() + 1));
     }
-    let _dog = Watchdog::new(&lp, 10);
-    let start = Instant::now();
     lp.run().unwrap();
     assert_eq!(fired.get(), 3);
     assert!(start.elapsed() >= ms(25));
@@ -110,10 +110,16 @@ fn next_deadline_reflects_nearest_timer(b: Backend) {
     let near = lp.timer(ms(100), |_| {});
     let after = Instant::now();
     let d = lp.next_deadline().expect("a timer is pending");
-    assert!(d >= before + ms(100) && d <= after + ms(100), "nearest timer");
+    assert!(
+        d >= before + ms(100) && d <= after + ms(100),
+        "nearest timer"
+    );
     assert!(lp.cancel_timer(near));
     let d = lp.next_deadline().expect("a timer is pending");
-    assert!(d >= before + ms(500) && d <= after + ms(500), "the far one now");
+    assert!(
+        d >= before + ms(500) && d <= after + ms(500),
+        "the far one now"
+    );
     assert!(lp.cancel_timer(far));
     assert_eq!(lp.next_deadline(), None);
     // A Timeout op is a timer too.
@@ -154,7 +160,9 @@ fn hundred_thousand_timers_insert_and_cancel(b: Backend) {
         assert!(!lp.cancel_timer(*id));
     }
     for _ in 0..100_000 {
-        let id = lp.timer(Duration::from_secs(3600), |_| panic!("cancelled timer fired"));
+        let id = lp.timer(Duration::from_secs(3600), |_| {
+            panic!("cancelled timer fired")
+        });
         assert!(lp.cancel_timer(id));
     }
     assert_eq!(lp.next_deadline(), None);
@@ -179,6 +187,25 @@ fn timer_callbacks_can_schedule_timers(b: Backend) {
     assert!(!lp.has_work());
 }
 
+fn a_timer_for_ever_is_allowed(b: Backend) {
+    // Duration::MAX is a natural way to say "never" (an idle timeout that is off): it must not
+    // overflow, fire, or make the loop spin.
+    let mut lp = new_loop(b);
+    let never = lp.timer(Duration::MAX, |_| panic!("fired"));
+    let never_again = lp.timer_repeat(Duration::MAX, |_| panic!("fired"));
+    let t = lp.submit(op::Timeout::new(Duration::MAX));
+    let start = Instant::now();
+    lp.run_once(Some(ms(30))).unwrap();
+    assert!(start.elapsed() >= ms(25), "the loop slept");
+    assert!(lp.next_deadline().unwrap() > Instant::now() + Duration::from_secs(86_400));
+    assert!(lp.cancel_timer(never));
+    assert!(lp.cancel_timer(never_again));
+    assert!(lp.cancel(t.id()));
+    let res = poll_until(&mut lp, &t, 2);
+    assert_eq!(errno(&res.unwrap_err()), libc::ECANCELED);
+    assert!(!lp.has_work());
+}
+
 both_backends!(
     timers_fire_in_deadline_order,
     cancelled_timer_never_fires,
@@ -188,4 +215,5 @@ both_backends!(
     next_deadline_reflects_nearest_timer,
     hundred_thousand_timers_insert_and_cancel,
     timer_callbacks_can_schedule_timers,
+    a_timer_for_ever_is_allowed,
 );

@@ -1,11 +1,11 @@
 //! Drivers: the two ways ringloop talks to the kernel.
 //!
-//! * [`uring`](self::uring) submits ops to an io_uring and reaps their completions (Linux 6.0+).
-//! * [`epoll`](self::epoll) waits for readiness with mio and lets the loop retry the syscall, which
+//! * `uring` submits ops to an io_uring and reaps their completions (Linux 6.0+).
+//! * `epoll` waits for readiness with mio and lets the loop retry the syscall, which
 //!   is how a completion is emulated on top of a readiness API.
 //!
 //! This is the bottom layer: it knows file descriptors, submission entries and 64-bit tokens
-//! (`user_data`), never ops, buffers or callbacks. [`probe`] picks the driver once per loop.
+//! (`user_data`), never ops, buffers or callbacks. `probe` picks the driver once per loop.
 
 pub(crate) mod epoll;
 pub(crate) mod probe;

@@ -73,13 +73,14 @@ impl EventLoop {
             let Some(slot) = self.inflight.get(id) else {
                 continue;
             };
+            // Cancelled (or its fd closed) since it was queued here: `cancel` has already queued
+            // its ECANCELED; another attempt could consume data nobody would receive, or touch
+            // a closed fd number.
+            if slot.cancel_requested {
+                continue;
+            }
             match slot.state {
                 State::Once(_) => self.send_to_driver(id, false),
-                // Cancelled (or its fd closed) while queued here: end it without another attempt,
-                // which could consume data after the cancel or touch a closed fd number.
-                State::Multi(_) if slot.cancel_requested => {
-                    self.complete_later(id, -libc::ECANCELED)
-                }
                 State::Multi(_) => self.run_multi_epoll(id),
                 _ => {}
             }
@@ -148,7 +149,7 @@ impl EventLoop {
                 log::trace!(
                     "complete {id} {kind} res={} after {:?}",
                     c.res,
-                    slot.submitted_at.elapsed()
+                    slot.submitted_at.map(|t| t.elapsed())
                 );
                 slot.parked = Parked::Nowhere;
                 if kind == crate::op::OpKind::Accept && c.res >= 0 {
@@ -192,7 +193,7 @@ impl EventLoop {
             Next::End => self.finish_multi(id),
             Next::Continue if !cancelled || slot.parked == Parked::Kernel => {
                 if slot.parked != Parked::Kernel {
-                    slot.parked = Parked::Ready;
+                    slot.parked = Parked::Retry;
                     self.retry.push(id.user_data());
                 }
             }
@@ -230,7 +231,7 @@ impl EventLoop {
         log::trace!(
             "end {id} {} after {:?}",
             slot.kind,
-            slot.submitted_at.elapsed()
+            slot.submitted_at.map(|t| t.elapsed())
         );
         slot.parked = Parked::Nowhere;
         self.stats.completed[slot.kind.index()] += 1;

@@ -59,6 +59,8 @@ pub(crate) enum Parked {
     Starved,
     /// Its completion is queued for this turn's dispatch.
     Ready,
+    /// (epoll multishot) queued to run its accept/recv loop again next turn.
+    Retry,
     /// Finished (a ticket result or an ended stream waiting to be collected).
     Nowhere,
 }
@@ -80,7 +82,9 @@ pub(crate) struct Slot {
     pub cancel_requested: bool,
     /// The owner dropped its ticket: the result will be dropped, not stored.
     pub detached: bool,
-    pub submitted_at: Instant,
+    /// Only taken when trace logging is on (reading the clock costs more than the rest of a
+    /// submission's bookkeeping).
+    pub submitted_at: Option<Instant>,
     pub state: State,
 }
 
@@ -107,7 +111,7 @@ impl InFlight {
             parked: Parked::Nowhere,
             cancel_requested: false,
             detached: false,
-            submitted_at: Instant::now(),
+            submitted_at: (log::max_level() >= log::LevelFilter::Trace).then(Instant::now),
             state,
         });
         OpId {

@@ -13,10 +13,10 @@
 //! Completions produced while callbacks run (a new op that finished at once) wait for the next
 //! turn, so a chain of callbacks can never recurse without bound or starve the kernel.
 //!
-//! The pieces: [`builder`] (configuration, backend probe), [`submit`] (the three completion
-//! styles and cancel), [`dispatch`] (steps 1–6), [`timers`] (the heap), [`inflight`] (the
-//! table), [`entry`] (type-erased ops), [`ticket`], [`handle`] (cross-thread), [`stats`] and
-//! [`buf_pool`] (multishot recv buffers).
+//! The pieces: [`builder`] (configuration, backend probe), `submit` (the three completion
+//! styles and cancel), `dispatch` (steps 1–6), `timers` (the heap), `inflight` (the
+//! table), `entry` (type-erased ops), [`ticket`], [`handle`] (cross-thread), [`stats`] and
+//! `buf_pool` (multishot recv buffers).
 
 pub(crate) mod buf_pool;
 pub mod builder;

@@ -168,6 +168,8 @@ impl EventLoop {
                 self.starved.retain(|s| *s != id);
                 self.complete_later(id, -libc::ECANCELED);
             }
+            // In the retry list: it will be skipped there (see `run_retries`).
+            Parked::Retry => self.complete_later(id, -libc::ECANCELED),
             // Ready: its completion is already queued and stands. Nowhere: a finished stream.
             // Busy (no parking yet) is handled where the callback returns.
             Parked::Ready | Parked::Nowhere => {}
@@ -369,7 +371,7 @@ impl EventLoop {
                 }
             }
             Driver::Epoll(_) => {
-                slot.parked = Parked::Ready;
+                slot.parked = Parked::Retry;
                 self.retry.push(id.user_data());
             }
         }

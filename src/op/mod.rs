@@ -9,9 +9,9 @@
 //! * [`Op::uring_entry`]: the io_uring submission entry (pointers into the boxed op);
 //! * [`Op::epoll_attempt`]: the non-blocking syscall to try now, or the readiness to wait for.
 //!
-//! The families live in [`net`](self::net) (accept, connect, recv, send), [`file`](self::file)
-//! (read/write at an offset, fsync, close), [`misc`](self::misc) (nop, timeout) and
-//! [`multishot`](self::multishot) (one submission, many completions).
+//! The families live in [`net`] (accept, connect, recv, send), [`file`](mod@file)
+//! (read/write at an offset, fsync, close), [`misc`] (nop, timeout) and
+//! [`multishot`] (one submission, many completions).
 
 pub mod file;
 pub mod misc;

@@ -42,23 +42,28 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn example");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        // Owned by a `Server` from here on, so a failed start still kills and reaps the child.
+        let mut server = Server {
+            child,
+            addr: ([127, 0, 0, 1], 0).into(),
+            stdout,
+        };
         let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             line.clear();
-            let n = stdout.read_line(&mut line).expect("read server stdout");
+            let n = server
+                .stdout
+                .read_line(&mut line)
+                .expect("read server stdout");
             assert!(
                 n > 0 && Instant::now() < deadline,
                 "server exited before listening"
             );
             if let Some(addr) = line.trim().strip_prefix("LISTENING ") {
-                let addr = addr.parse().expect("LISTENING address");
-                return Server {
-                    child,
-                    addr,
-                    stdout,
-                };
+                server.addr = addr.parse().expect("LISTENING address");
+                return server;
             }
         }
     }

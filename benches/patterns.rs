@@ -1,0 +1,2 @@
+//! Benchmarks of the patterns layer (placeholder until the patterns land).
+fn main() {}
