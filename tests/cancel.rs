@@ -235,9 +235,9 @@ fn close_ends_multishot_streams_on_the_fd(b: Backend) {
     let c1 = lp.submit(op::Close::new(OwnedFd::from(server)));
     let c2 = lp.submit(op::Close::new(OwnedFd::from(l)));
     let _dog = Watchdog::new(&lp, 10);
-    let end = lp.wait_next::<op::RecvMulti>(&parked).unwrap().unwrap();
+    let end = lp.wait_next(&parked).unwrap().unwrap();
     assert_eq!(errno(&end.unwrap_err()), libc::ECANCELED);
-    let end = lp.wait_next::<op::AcceptMulti>(&accepts).unwrap().unwrap();
+    let end = lp.wait_next(&accepts).unwrap().unwrap();
     assert_eq!(errno(&end.unwrap_err()), libc::ECANCELED);
     wait(&mut lp, c1).expect("close");
     wait(&mut lp, c2).expect("close");
@@ -269,9 +269,9 @@ fn cancel_a_stream_before_its_first_turn(b: Backend) {
     let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
     assert!(lp.cancel(t.id()));
     let _dog = Watchdog::new(&lp, 10);
-    let end = lp.wait_next::<op::RecvMulti>(&t).unwrap().unwrap();
+    let end = lp.wait_next(&t).unwrap().unwrap();
     assert_eq!(errno(&end.unwrap_err()), libc::ECANCELED);
-    assert!(lp.wait_next::<op::RecvMulti>(&t).unwrap().is_none());
+    assert!(lp.wait_next(&t).unwrap().is_none());
     write_all(&mut client, b"kept");
     let t = lp.submit(op::Recv::new(fd(&server), BytesMut::with_capacity(8)));
     let (res, buf) = poll_until(&mut lp, &t, 5);

@@ -71,20 +71,16 @@ fn accept_multi_stream_ticket_poll_and_wait(b: Backend) {
     let (l, addr) = listener();
     let t = lp.submit_multi(op::AcceptMulti::new(fd(&l)));
     lp.run_once(Some(Duration::ZERO)).unwrap();
-    assert!(lp.poll_next::<op::AcceptMulti>(&t).is_none(), "nothing yet");
+    assert!(lp.poll_next(&t).is_none(), "nothing yet");
     let mut c1 = connect(addr);
     let _dog = Watchdog::new(&lp, 10);
-    let a1 = lp
-        .wait_next::<op::AcceptMulti>(&t)
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let a1 = lp.wait_next(&t).unwrap().unwrap().unwrap();
     assert_connected(&mut lp, &a1, &mut c1, 1);
     let mut c2 = connect(addr);
     let mut c3 = connect(addr);
     let mut got = Vec::new();
     turn_until(&mut lp, 5, |lp| {
-        got.extend(lp.poll_next::<op::AcceptMulti>(&t));
+        got.extend(lp.poll_next(&t));
         got.len() == 2
     });
     let got: Vec<OwnedFd> = got.into_iter().map(|r| r.unwrap()).collect();
@@ -102,13 +98,10 @@ fn accept_multi_stream_ticket_poll_and_wait(b: Backend) {
         assert_connected(&mut lp, a, c, 2);
     }
     assert!(lp.cancel(t.id()));
-    let end = lp.wait_next::<op::AcceptMulti>(&t).unwrap().unwrap();
+    let end = lp.wait_next(&t).unwrap().unwrap();
     assert_eq!(errno(&end.unwrap_err()), libc::ECANCELED);
-    assert!(
-        lp.wait_next::<op::AcceptMulti>(&t).unwrap().is_none(),
-        "stream over"
-    );
-    assert!(lp.poll_next::<op::AcceptMulti>(&t).is_none());
+    assert!(lp.wait_next(&t).unwrap().is_none(), "stream over");
+    assert!(lp.poll_next(&t).is_none());
     assert_eq!(lp.stats().in_flight, 0);
 }
 
@@ -129,7 +122,7 @@ fn recv_multi_stream_ticket_until_eof(b: Backend) {
     let mut got = Vec::new();
     let mut items = 0;
     loop {
-        match lp.wait_next::<op::RecvMulti>(&t).unwrap() {
+        match lp.wait_next(&t).unwrap() {
             Some(Ok(Some(buf))) => {
                 assert!(!buf.is_empty());
                 got.extend_from_slice(&buf);
@@ -147,10 +140,7 @@ fn recv_multi_stream_ticket_until_eof(b: Backend) {
         "concatenation equals what the peer sent"
     );
     assert!(items >= 2, "several chunks, got {items}");
-    assert!(
-        lp.wait_next::<op::RecvMulti>(&t).unwrap().is_none(),
-        "nothing after EOF"
-    );
+    assert!(lp.wait_next(&t).unwrap().is_none(), "nothing after EOF");
     assert_eq!(lp.stats().in_flight, 0);
     assert_eq!(lp.stats().completed(op::OpKind::RecvMulti), 1);
 }
@@ -193,13 +183,13 @@ fn cancel_ends_a_recv_stream(b: Backend) {
     let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
     write_all(&mut client, b"first");
     let _dog = Watchdog::new(&lp, 10);
-    let first = lp.wait_next::<op::RecvMulti>(&t).unwrap().unwrap();
+    let first = lp.wait_next(&t).unwrap().unwrap();
     assert_eq!(&first.unwrap().unwrap()[..], b"first");
     assert!(lp.cancel(t.id()));
     assert!(!lp.cancel(t.id()), "second cancel refused");
-    let end = lp.wait_next::<op::RecvMulti>(&t).unwrap().unwrap();
+    let end = lp.wait_next(&t).unwrap().unwrap();
     assert_eq!(errno(&end.unwrap_err()), libc::ECANCELED);
-    assert!(lp.wait_next::<op::RecvMulti>(&t).unwrap().is_none());
+    assert!(lp.wait_next(&t).unwrap().is_none());
     assert_eq!(lp.stats().in_flight, 0);
     // Data sent after the cancel stays in the socket for the next reader.
     write_all(&mut client, b"second");
@@ -246,7 +236,7 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
     while got.len() + held.iter().map(|b| b.len()).sum::<usize>() < data.len() {
         // Take items until both buffers are in our hands and nothing more can arrive.
         turn_until(&mut lp, 5, |lp| {
-            while let Some(item) = lp.poll_next::<op::RecvMulti>(&t) {
+            while let Some(item) = lp.poll_next(&t) {
                 held.push(item.expect("no error while starved").expect("no EOF yet"));
             }
             held.len() == 2 || got.len() + held.iter().map(|b| b.len()).sum::<usize>() == 1000
@@ -254,7 +244,7 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
         if held.len() == 2 {
             turn_for(&mut lp, Duration::from_millis(20));
             assert!(
-                lp.poll_next::<op::RecvMulti>(&t).is_none(),
+                lp.poll_next(&t).is_none(),
                 "an item arrived with no free buffer"
             );
             stalls += 1;
@@ -282,7 +272,7 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
     client.shutdown(Shutdown::Write).unwrap();
     let mut end = None;
     turn_until(&mut lp, 5, |lp| {
-        end = lp.poll_next::<op::RecvMulti>(&t);
+        end = lp.poll_next(&t);
         end.is_some()
     });
     assert!(end.unwrap().unwrap().is_none(), "EOF after all data");
@@ -298,12 +288,7 @@ fn pooled_buf_outlives_its_loop(b: Backend) {
     let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
     write_all(&mut client, b"keep me");
     let _dog = Watchdog::new(&lp, 10);
-    let buf = lp
-        .wait_next::<op::RecvMulti>(&t)
-        .unwrap()
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let buf = lp.wait_next(&t).unwrap().unwrap().unwrap().unwrap();
     drop(_dog);
     drop(t);
     drop(lp);
@@ -385,17 +370,14 @@ fn cancel_stops_a_flooded_stream(b: Backend) {
 }
 
 /// Fills the tiny pool (2 × 64 bytes) and returns the two held buffers: the stream is starved.
-fn starve(lp: &mut EventLoop, t: &ringloop::StreamTicket<RecvItem>) -> Vec<PooledBuf> {
+fn starve(lp: &mut EventLoop, t: &ringloop::StreamTicket<op::RecvMulti>) -> Vec<PooledBuf> {
     let mut held = Vec::new();
     turn_until(lp, 5, |lp| {
-        held.extend(
-            lp.poll_next::<op::RecvMulti>(t)
-                .map(|i| i.unwrap().unwrap()),
-        );
+        held.extend(lp.poll_next(t).map(|i| i.unwrap().unwrap()));
         held.len() == 2
     });
     turn_for(lp, Duration::from_millis(10));
-    assert!(lp.poll_next::<op::RecvMulti>(t).is_none(), "starved");
+    assert!(lp.poll_next(t).is_none(), "starved");
     held
 }
 
@@ -409,7 +391,7 @@ fn cancel_a_starved_stream(b: Backend) {
     assert!(lp.cancel(t.id()));
     let mut end = None;
     turn_until(&mut lp, 5, |lp| {
-        end = lp.poll_next::<op::RecvMulti>(&t);
+        end = lp.poll_next(&t);
         end.is_some()
     });
     assert_eq!(errno(&end.unwrap().unwrap_err()), libc::ECANCELED);
@@ -438,7 +420,7 @@ fn close_a_starved_stream(b: Backend) {
     let c = lp.submit(op::Close::new(OwnedFd::from(server)));
     let mut end = None;
     turn_until(&mut lp, 5, |lp| {
-        end = lp.poll_next::<op::RecvMulti>(&t);
+        end = lp.poll_next(&t);
         end.is_some()
     });
     assert_eq!(errno(&end.unwrap().unwrap_err()), libc::ECANCELED);

@@ -157,7 +157,7 @@ fn multishot_items_are_counted(b: Backend) {
         write_all(&mut client, chunk);
         let mut item = None;
         turn_until(&mut lp, 5, |lp| {
-            item = lp.poll_next::<op::RecvMulti>(&t);
+            item = lp.poll_next(&t);
             item.is_some()
         });
         assert_eq!(&item.unwrap().unwrap().unwrap()[..], chunk);
@@ -166,7 +166,7 @@ fn multishot_items_are_counted(b: Backend) {
     client.shutdown(Shutdown::Write).unwrap();
     let mut end = None;
     turn_until(&mut lp, 5, |lp| {
-        end = lp.poll_next::<op::RecvMulti>(&t);
+        end = lp.poll_next(&t);
         end.is_some()
     });
     assert!(end.unwrap().unwrap().is_none());

@@ -12,13 +12,13 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use bytes::Bytes;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
-use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
+use ringloop::{EventLoop, OpId, StreamTicket, Ticket};
 use slab::Slab;
 
 use crate::conn::{Conn, Reaction};
 use crate::{set_nodelay, Counters};
 
-type RecvStream = StreamTicket<io::Result<Option<PooledBuf>>>;
+type RecvStream = StreamTicket<RecvMulti>;
 
 enum SendTicket {
     One(Ticket<(io::Result<usize>, Bytes)>),
@@ -65,7 +65,7 @@ pub fn run(
         lp.run_once(None)?;
         for id in lp.finished() {
             if id == accept.id() {
-                while let Some(accepted) = lp.poll_next::<AcceptMulti>(&accept) {
+                while let Some(accepted) = lp.poll_next(&accept) {
                     match accepted {
                         Ok(fd) => s.on_accept(lp, fd),
                         Err(e) => return Err(e),
@@ -119,7 +119,7 @@ impl Server {
             let Some(ticket) = entry.recv.as_ref().filter(|t| t.id() == id) else {
                 return;
             };
-            let Some(item) = lp.poll_next::<RecvMulti>(ticket) else {
+            let Some(item) = lp.poll_next(ticket) else {
                 return;
             };
             let last = !matches!(item, Ok(Some(_)));

@@ -45,6 +45,10 @@ impl EventLoop {
     /// Takes the ticket's output if the op has completed. Never blocks, never turns the loop.
     /// Returns `None` before completion, and after the output has been taken.
     pub fn poll<T: 'static>(&mut self, ticket: &Ticket<T>) -> Option<T> {
+        // Ids are per loop: a ticket from another loop must not take this loop's outputs.
+        if !ticket.belongs_to(&self.abandoned) {
+            return None;
+        }
         let slot = self.inflight.get(ticket.id())?;
         if !matches!(slot.state, State::Done(_)) {
             return None;
@@ -66,7 +70,7 @@ impl EventLoop {
             if let Some(output) = self.poll(&ticket) {
                 return Ok(output);
             }
-            if self.inflight.get(ticket.id()).is_none() {
+            if !ticket.belongs_to(&self.abandoned) || self.inflight.get(ticket.id()).is_none() {
                 return Err(io::Error::other("ticket does not belong to this loop"));
             }
             self.turn(None)?;
@@ -96,13 +100,16 @@ impl EventLoop {
 
     /// Polling style for a multishot op: items queue up until taken with
     /// [`EventLoop::poll_next`] or [`EventLoop::wait_next`].
-    pub fn submit_multi<M: MultiOp>(&mut self, op: M) -> StreamTicket<M::Item> {
+    pub fn submit_multi<M: MultiOp>(&mut self, op: M) -> StreamTicket<M> {
         let id = self.start_multi(op, Sink::Queue(Default::default()));
         StreamTicket::new(id, self.abandoned.clone())
     }
 
     /// The next queued item of a stream, if any. Never blocks.
-    pub fn poll_next<M: MultiOp>(&mut self, ticket: &StreamTicket<M::Item>) -> Option<M::Item> {
+    pub fn poll_next<M: MultiOp>(&mut self, ticket: &StreamTicket<M>) -> Option<M::Item> {
+        if !ticket.belongs_to(&self.abandoned) {
+            return None;
+        }
         let slot = self.inflight.get_mut(ticket.id())?;
         let State::Multi(entry) = &mut slot.state else {
             return None;
@@ -114,8 +121,11 @@ impl EventLoop {
     /// every item was taken. Like [`EventLoop::wait`], returns `Interrupted` if the loop is stopped.
     pub fn wait_next<M: MultiOp>(
         &mut self,
-        ticket: &StreamTicket<M::Item>,
+        ticket: &StreamTicket<M>,
     ) -> io::Result<Option<M::Item>> {
+        if !ticket.belongs_to(&self.abandoned) {
+            return Err(io::Error::other("stream ticket belongs to another loop"));
+        }
         loop {
             if let Some(item) = self.poll_next::<M>(ticket) {
                 return Ok(Some(item));
@@ -248,7 +258,10 @@ impl EventLoop {
                 }
             }
             Driver::Epoll(d) => {
-                self.stats.syscalls += 1;
+                // A nop makes no syscall: do not let it inflate the count.
+                if slot.kind != crate::op::OpKind::Nop {
+                    self.stats.syscalls += 1;
+                }
                 match entry.epoll_attempt() {
                     Attempt::Done(res) => {
                         if first_attempt {

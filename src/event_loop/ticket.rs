@@ -27,12 +27,12 @@ pub struct Ticket<T> {
     _output: PhantomData<fn() -> T>,
 }
 
-/// A claim on the items of a multishot op.
+/// A claim on the items of a multishot op `M` (items of type `M::Item`).
 #[must_use = "dropping a stream ticket cancels its op"]
-pub struct StreamTicket<T> {
+pub struct StreamTicket<M> {
     id: OpId,
     abandoned: Abandoned,
-    _item: PhantomData<fn() -> T>,
+    _op: PhantomData<fn() -> M>,
 }
 
 impl<T> Ticket<T> {
@@ -51,19 +51,25 @@ impl<T> Ticket<T> {
     pub(crate) fn mark_taken(&self) {
         self.taken.set(true);
     }
+    pub(crate) fn belongs_to(&self, abandoned: &Abandoned) -> bool {
+        Rc::ptr_eq(&self.abandoned, abandoned)
+    }
 }
 
-impl<T> StreamTicket<T> {
+impl<M> StreamTicket<M> {
     pub(crate) fn new(id: OpId, abandoned: Abandoned) -> Self {
         StreamTicket {
             id,
             abandoned,
-            _item: PhantomData,
+            _op: PhantomData,
         }
     }
     /// The op's id.
     pub fn id(&self) -> OpId {
         self.id
+    }
+    pub(crate) fn belongs_to(&self, abandoned: &Abandoned) -> bool {
+        Rc::ptr_eq(&self.abandoned, abandoned)
     }
 }
 
@@ -75,7 +81,7 @@ impl<T> Drop for Ticket<T> {
     }
 }
 
-impl<T> Drop for StreamTicket<T> {
+impl<M> Drop for StreamTicket<M> {
     fn drop(&mut self) {
         self.abandoned.borrow_mut().push(self.id);
     }
@@ -87,7 +93,7 @@ impl<T> fmt::Debug for Ticket<T> {
     }
 }
 
-impl<T> fmt::Debug for StreamTicket<T> {
+impl<M> fmt::Debug for StreamTicket<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StreamTicket({:?})", self.id)
     }
