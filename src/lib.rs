@@ -43,8 +43,10 @@
 
 pub mod driver;
 pub mod event_loop;
+pub mod net;
 pub mod op;
 pub mod patterns;
+pub mod proto;
 
 pub use driver::{Backend, BackendInfo};
 pub use event_loop::buf_pool::PooledBuf;

@@ -1,32 +1,17 @@
 //! One echo connection's state machine, shared by the callback and polling styles.
 //!
 //! The styles differ only in *how* they learn that an op finished and *how* they start the next
-//! one; *what* to do next is decided here, so the two files can be read side by side.
-//!
-//! Reading pauses under back-pressure by cancelling the multishot recv. A new recv starts only
-//! after the old stream has delivered its last item (`ECANCELED`), so two streams never overlap
-//! and bytes cannot be reordered.
+//! one; *what* to do next is decided here, so the two files can be read side by side. The write
+//! queue and the pause/resume rules come from the library (`ringloop::net::{Outbox, ReadGate}`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use bytes::Bytes;
+use ringloop::net::{Outbox, ReadGate};
 use ringloop::PooledBuf;
 
-use crate::outbox::Outbox;
 use crate::Counters;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadState {
-    /// A multishot recv is running.
-    Reading,
-    /// Its cancel is on the way; `resume` once it has ended.
-    Pausing { resume: bool },
-    /// No recv: waiting for the peer to drain our output.
-    Paused,
-    /// The peer closed its side.
-    Eof,
-}
 
 /// What the driver of a connection must do after an event.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,7 +29,7 @@ pub struct Reaction {
 pub struct Conn {
     pub fd: Option<OwnedFd>,
     pub outbox: Outbox,
-    pub read: ReadState,
+    pub read: ReadGate,
 }
 
 impl Conn {
@@ -52,7 +37,7 @@ impl Conn {
         Conn {
             fd: Some(fd),
             outbox: Outbox::new(high_water),
-            read: ReadState::Reading,
+            read: ReadGate::new(),
         }
     }
 
@@ -72,10 +57,7 @@ impl Conn {
                 // Copy out of the pool buffer so it goes straight back to the ring: a slow peer
                 // must hold its own backlog, not the buffers every other connection needs.
                 self.outbox.push(Bytes::copy_from_slice(&buf));
-                let pause = self.read == ReadState::Reading && self.outbox.over_high_water();
-                if pause {
-                    self.read = ReadState::Pausing { resume: false };
-                }
+                let pause = self.read.should_pause(self.outbox.over_high_water());
                 Reaction {
                     pause,
                     flush: true,
@@ -83,29 +65,18 @@ impl Conn {
                 }
             }
             Ok(None) => {
-                self.read = ReadState::Eof;
+                self.read.on_eof();
                 Reaction {
                     close: self.outbox.is_idle(),
                     ..Reaction::default()
                 }
             }
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => match self.read {
-                ReadState::Pausing { resume: true } => {
-                    self.read = ReadState::Reading;
-                    Reaction {
-                        resume: true,
-                        ..Reaction::default()
-                    }
-                }
-                ReadState::Pausing { resume: false } => {
-                    self.read = ReadState::Paused;
-                    Reaction::default()
-                }
-                _ => Reaction {
-                    close: true,
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) && self.read.is_pausing() => {
+                Reaction {
+                    resume: self.read.on_cancelled(),
                     ..Reaction::default()
-                },
-            },
+                }
+            }
             Err(e) => {
                 log::debug!("recv failed: {e}");
                 Reaction {
@@ -135,21 +106,13 @@ impl Conn {
         };
         counters.sent(n);
         self.outbox.sent(batch, n);
-        let mut reaction = Reaction {
+        let resume = self.outbox.under_low_water() && self.read.on_drained();
+        let close = self.read.is_eof() && self.outbox.is_idle();
+        Reaction {
+            resume,
             flush: true,
+            close,
             ..Reaction::default()
-        };
-        if self.outbox.under_low_water() {
-            match self.read {
-                ReadState::Paused => {
-                    self.read = ReadState::Reading;
-                    reaction.resume = true;
-                }
-                ReadState::Pausing { .. } => self.read = ReadState::Pausing { resume: true },
-                _ => {}
-            }
         }
-        reaction.close = self.read == ReadState::Eof && self.outbox.is_idle();
-        reaction
     }
 }

@@ -8,8 +8,8 @@
 //! * `polling.rs`  — we collect finished tickets ourselves (asynchronous, pull);
 //! * `blocking.rs` — each op is waited for (synchronous: one connection at a time per thread).
 //!
-//! The connection logic shared by the asynchronous styles is in `conn.rs` (state machine) and
-//! `outbox.rs` (write queue and back-pressure). `--threads N` runs N independent loops, one per
+//! The connection logic shared by the asynchronous styles is in `conn.rs`, on top of the
+//! library's write queue and back-pressure gate (`ringloop::net`). `--threads N` runs N independent loops, one per
 //! thread, each with its own listening socket on the same port (`SO_REUSEPORT`: the kernel spreads
 //! connections across them). SIGINT/SIGTERM stop it and print each loop's stats; SIGUSR1 prints
 //! them without stopping (one `STATS` line per thread on stdout, used by the benchmark script).
@@ -17,7 +17,6 @@
 mod blocking;
 mod callback;
 mod conn;
-mod outbox;
 mod polling;
 
 use std::net::SocketAddr;
@@ -28,8 +27,6 @@ use std::time::Duration;
 
 use ringloop::{Backend, EventLoop, LoopHandle};
 use socket2::{Domain, Socket, Type};
-
-pub use conn::ReadState;
 
 const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop

@@ -2,7 +2,7 @@
 //! socket pairs, temp files, a watchdog for blocking calls, and the macro that instantiates every
 //! test once per backend.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::cell::RefCell;
 use std::fs::File;

@@ -1,13 +1,13 @@
-//! The per-connection write queue shared by every style of the echo server.
+//! [`Outbox`]: a connection's write queue, with back-pressure watermarks.
 //!
-//! Two rules make an echo server correct and robust, whatever its completion style:
+//! Two rules make a server correct and robust, whatever its completion style:
 //!
 //! * **One send in flight per socket.** Two sends queued on the same socket may complete out of
 //!   order (io_uring may retry the first after the second went through), so data waits here until
 //!   the previous send has completed, then goes out in one vectored send.
-//! * **Back-pressure.** Bytes received but not yet sent are counted; above the high-water mark the
-//!   connection stops reading until its peer has drained the queue below the low-water mark. A peer
-//!   that never reads therefore costs a bounded amount of server memory.
+//! * **Back-pressure.** Bytes queued but not yet sent are counted; above the high-water mark the
+//!   connection should stop reading until its peer has drained the queue below the low-water mark
+//!   (a quarter of the high one). A peer that never reads then costs a bounded amount of memory.
 
 use std::collections::VecDeque;
 
@@ -16,6 +16,8 @@ use bytes::Bytes;
 /// Most buffers gathered into one send.
 const MAX_BATCH: usize = 64;
 
+/// A write queue: at most one send in flight, partial sends requeued in order.
+#[derive(Debug)]
 pub struct Outbox {
     queue: VecDeque<Bytes>,
     unsent: usize,
@@ -24,6 +26,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty queue whose high-water mark is `high_water` bytes.
     pub fn new(high_water: usize) -> Self {
         Outbox {
             queue: VecDeque::new(),
@@ -81,6 +84,16 @@ impl Outbox {
     /// Nothing queued and nothing in flight.
     pub fn is_idle(&self) -> bool {
         !self.sending && self.queue.is_empty()
+    }
+
+    /// Bytes queued or in flight, not yet acknowledged by a send completion.
+    pub fn unsent(&self) -> usize {
+        self.unsent
+    }
+
+    /// True while a send taken with [`Outbox::next_batch`] has not completed.
+    pub fn is_sending(&self) -> bool {
+        self.sending
     }
 }
 

@@ -1,0 +1,533 @@
+//! [`Server`]: a TCP server on the loop, driven by a [`Service`].
+//!
+//! The server owns the sockets and the mechanics every connection needs — a multishot accept, a
+//! multishot recv into pooled buffers, an input buffer, a write queue with one send in flight,
+//! back-pressure (reading pauses while too much output is unsent), limits on unparsed input and
+//! unsent output, orderly close — and calls the service for what is specific to a protocol:
+//! `open`, `data`, `closed`.
+//!
+//! Everything a service does goes through a [`Ctx`]: reply to this connection, send to any other
+//! (pub-sub fan-out), close one, reach the loop for timers. Sends are queued during the call and
+//! flushed when it returns, so a burst of replies to one connection becomes one vectored send.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::{Rc, Weak};
+
+use bytes::{Bytes, BytesMut};
+use socket2::Socket;
+
+use super::conn_table::{Closing, Table};
+use super::{CloseReason, ConnId};
+use crate::op::{self, AcceptMulti, RecvMulti};
+use crate::{EventLoop, OpId, PooledBuf};
+
+/// Limits and watermarks of a [`Server`].
+#[derive(Clone, Copy, Debug)]
+pub struct ServerOptions {
+    /// Unsent output above which reading pauses (it resumes below a quarter of it).
+    pub high_water: usize,
+    /// Unsent output above which the connection is closed (a peer that never reads).
+    pub max_output: usize,
+    /// Unparsed input above which the connection is closed (a query buffer limit).
+    pub max_input: usize,
+    /// Open connections above which new ones are closed at once (after `Service::open`, so the
+    /// service may send a goodbye line first by checking [`Ctx::conn_count`]).
+    pub max_conns: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            high_water: 1 << 20,
+            max_output: 64 << 20,
+            max_input: 1 << 30,
+            max_conns: 10_000,
+        }
+    }
+}
+
+/// The protocol-specific part of a server.
+pub trait Service: 'static {
+    /// Per-connection state.
+    type Conn: 'static;
+
+    /// A connection was accepted.
+    fn open(&mut self, cx: &mut Ctx<'_, Self::Conn>, id: ConnId) -> Self::Conn;
+
+    /// Bytes arrived. `input` holds everything not yet consumed: parse what is complete, consume
+    /// it (e.g. `split_to`), leave the rest for the next call.
+    fn data(
+        &mut self,
+        cx: &mut Ctx<'_, Self::Conn>,
+        id: ConnId,
+        conn: &mut Self::Conn,
+        input: &mut BytesMut,
+    );
+
+    /// The connection is gone (its state is handed back for cleanup, e.g. unsubscribing).
+    fn closed(
+        &mut self,
+        cx: &mut Ctx<'_, Self::Conn>,
+        id: ConnId,
+        conn: Self::Conn,
+        reason: &CloseReason,
+    ) {
+        let _ = (cx, id, conn, reason);
+    }
+}
+
+/// What a service can do while it is called.
+pub struct Ctx<'a, C> {
+    lp: &'a mut EventLoop,
+    table: &'a mut Table<C>,
+    options: &'a ServerOptions,
+    touched: &'a mut Vec<ConnId>,
+}
+
+impl<C> Ctx<'_, C> {
+    /// The loop, for timers and other ops.
+    pub fn lp(&mut self) -> &mut EventLoop {
+        self.lp
+    }
+
+    /// Queues `data` for connection `id`. Returns false if it is closed or closing. Exceeding the
+    /// output limit closes the connection.
+    pub fn send(&mut self, id: ConnId, data: Bytes) -> bool {
+        let Some(slot) = self.table.get_mut(id) else {
+            return false;
+        };
+        if matches!(slot.closing, Some(Closing::Now(_))) {
+            return false;
+        }
+        slot.outbox.push(data);
+        if slot.outbox.unsent() > self.options.max_output {
+            slot.closing = Some(Closing::Now(CloseReason::OutputLimit(slot.outbox.unsent())));
+        }
+        self.touched.push(id);
+        true
+    }
+
+    /// Closes `id` now, dropping output not yet sent.
+    pub fn close(&mut self, id: ConnId, reason: CloseReason) {
+        if let Some(slot) = self.table.get_mut(id) {
+            slot.closing = Some(Closing::Now(reason));
+            self.touched.push(id);
+        }
+    }
+
+    /// Closes `id` once what is queued for it has been sent (e.g. after an error reply).
+    pub fn close_after_flush(&mut self, id: ConnId, reason: CloseReason) {
+        if let Some(slot) = self.table.get_mut(id) {
+            if slot.closing.is_none() {
+                slot.closing = Some(Closing::AfterFlush(reason));
+            }
+            self.touched.push(id);
+        }
+    }
+
+    /// Bytes queued for `id` and not yet sent.
+    pub fn unsent(&self, id: ConnId) -> Option<usize> {
+        self.table.get(id).map(|s| s.outbox.unsent())
+    }
+
+    /// The peer's address.
+    pub fn peer(&self, id: ConnId) -> Option<std::net::SocketAddr> {
+        self.table.get(id).and_then(|s| s.peer)
+    }
+
+    /// Open connections.
+    pub fn conn_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Every open connection.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.table.ids()
+    }
+
+    /// Another connection's state (`None` for the one being served right now, or a closed one).
+    pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut C> {
+        self.table.get_mut(id).and_then(|s| s.state.as_mut())
+    }
+}
+
+struct Inner<S: Service> {
+    service: S,
+    table: Table<S::Conn>,
+    options: ServerOptions,
+    listener: Option<Socket>,
+    accept_op: Option<OpId>,
+    touched: Vec<ConnId>,
+}
+
+/// A running server (a cheap handle: clone it into timer callbacks).
+pub struct Server<S: Service> {
+    inner: Rc<RefCell<Inner<S>>>,
+}
+
+impl<S: Service> Clone for Server<S> {
+    fn clone(&self) -> Self {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Service> Server<S> {
+    /// Starts accepting on `listener` (non-blocking, e.g. from [`listen`](super::listen)).
+    pub fn start(
+        lp: &mut EventLoop,
+        listener: Socket,
+        service: S,
+        options: ServerOptions,
+    ) -> Server<S> {
+        let server = Server {
+            inner: Rc::new(RefCell::new(Inner {
+                service,
+                table: Table::default(),
+                options,
+                listener: Some(listener),
+                accept_op: None,
+                touched: Vec::new(),
+            })),
+        };
+        server.accept(lp);
+        server
+    }
+
+    /// Runs `f` with the service and a [`Ctx`] (from a timer or posted closure), then flushes.
+    pub fn call<R>(
+        &self,
+        lp: &mut EventLoop,
+        f: impl FnOnce(&mut S, &mut Ctx<'_, S::Conn>) -> R,
+    ) -> R {
+        let r = {
+            let mut inner = self.inner.borrow_mut();
+            let Inner {
+                service,
+                table,
+                options,
+                touched,
+                ..
+            } = &mut *inner;
+            let mut cx = Ctx {
+                lp,
+                table,
+                options,
+                touched,
+            };
+            f(service, &mut cx)
+        };
+        self.settle(lp);
+        r
+    }
+
+    /// Open connections.
+    pub fn conn_count(&self) -> usize {
+        self.inner.borrow().table.len()
+    }
+
+    /// Stops accepting and closes the listening socket; open connections go on.
+    pub fn stop_accepting(&self, lp: &mut EventLoop) {
+        let (op, listener) = {
+            let mut inner = self.inner.borrow_mut();
+            (inner.accept_op.take(), inner.listener.take())
+        };
+        if let Some(op) = op {
+            lp.cancel(op);
+        }
+        if let Some(listener) = listener {
+            lp.submit_with(op::Close::new(OwnedFd::from(listener)), |_, _| {});
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, let every connection send what is queued, close them.
+    pub fn shutdown(&self, lp: &mut EventLoop) {
+        self.stop_accepting(lp);
+        self.call(lp, |_, cx| {
+            for id in cx.conn_ids() {
+                cx.close_after_flush(id, CloseReason::Shutdown);
+            }
+        });
+    }
+
+    fn weak(&self) -> Weak<RefCell<Inner<S>>> {
+        Rc::downgrade(&self.inner)
+    }
+
+    fn from_weak(weak: &Weak<RefCell<Inner<S>>>) -> Option<Server<S>> {
+        weak.upgrade().map(|inner| Server { inner })
+    }
+
+    fn accept(&self, lp: &mut EventLoop) {
+        let Some(fd) = self.inner.borrow().listener.as_ref().map(|l| l.as_raw_fd()) else {
+            return;
+        };
+        let weak = self.weak();
+        let op = lp.submit_multi_with(AcceptMulti::new(fd), move |lp, accepted| {
+            let Some(server) = Server::from_weak(&weak) else {
+                return;
+            };
+            match accepted {
+                Ok(fd) => server.on_accept(lp, fd),
+                Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+                Err(e) => {
+                    // EMFILE/ENFILE and the like end the stream: retry shortly rather than stop
+                    // serving for good.
+                    log::warn!("accept failed: {e}; retrying in 100 ms");
+                    server.inner.borrow_mut().accept_op = None;
+                    let server = server.clone();
+                    lp.timer(std::time::Duration::from_millis(100), move |lp| {
+                        server.accept(lp)
+                    });
+                }
+            }
+        });
+        self.inner.borrow_mut().accept_op = Some(op);
+    }
+
+    fn on_accept(&self, lp: &mut EventLoop, fd: OwnedFd) {
+        let sock = socket2::SockRef::from(&fd);
+        let _ = sock.set_tcp_nodelay(true);
+        let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+        let id = {
+            let mut inner = self.inner.borrow_mut();
+            let Inner {
+                service,
+                table,
+                options,
+                touched,
+                ..
+            } = &mut *inner;
+            let id = table.insert(fd, peer, options.high_water);
+            let over_limit = table.len() > options.max_conns;
+            let mut cx = Ctx {
+                lp: &mut *lp,
+                table: &mut *table,
+                options,
+                touched: &mut *touched,
+            };
+            let state = service.open(&mut cx, id);
+            if let Some(slot) = table.get_mut(id) {
+                slot.state = Some(state);
+            }
+            if over_limit {
+                let reason = CloseReason::Service("max number of clients reached".into());
+                Ctx {
+                    lp: &mut *lp,
+                    table,
+                    options,
+                    touched,
+                }
+                .close_after_flush(id, reason);
+            }
+            log::debug!("{id} open from {peer:?}");
+            id
+        };
+        self.start_reading(lp, id);
+        self.settle(lp);
+    }
+
+    fn start_reading(&self, lp: &mut EventLoop, id: ConnId) {
+        let Some(fd) = self.inner.borrow().table.get(id).and_then(|s| s.raw_fd()) else {
+            return;
+        };
+        let weak = self.weak();
+        let op = lp.submit_multi_with(RecvMulti::new(fd), move |lp, item| {
+            if let Some(server) = Server::from_weak(&weak) {
+                server.on_recv(lp, id, item);
+            }
+        });
+        if let Some(slot) = self.inner.borrow_mut().table.get_mut(id) {
+            slot.recv_op = Some(op);
+        }
+    }
+
+    fn on_recv(&self, lp: &mut EventLoop, id: ConnId, item: io::Result<Option<PooledBuf>>) {
+        let mut resume = false;
+        {
+            let mut inner = self.inner.borrow_mut();
+            let Inner {
+                service,
+                table,
+                options,
+                touched,
+                ..
+            } = &mut *inner;
+            let Some(slot) = table.get_mut(id) else {
+                return;
+            };
+            match item {
+                Ok(Some(buf)) if slot.closing.is_none() => {
+                    slot.input.extend_from_slice(&buf);
+                    drop(buf);
+                    let mut input = std::mem::take(&mut slot.input);
+                    let mut state = slot.state.take();
+                    if let Some(conn) = state.as_mut() {
+                        let mut cx = Ctx {
+                            lp: &mut *lp,
+                            table: &mut *table,
+                            options,
+                            touched: &mut *touched,
+                        };
+                        service.data(&mut cx, id, conn, &mut input);
+                    }
+                    if let Some(slot) = table.get_mut(id) {
+                        slot.state = state;
+                        if input.len() > options.max_input {
+                            slot.closing = Some(Closing::Now(CloseReason::InputLimit(input.len())));
+                        }
+                        slot.input = input;
+                        touched.push(id);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    slot.gate.on_eof();
+                    if slot.closing.is_none() {
+                        slot.closing = Some(Closing::AfterFlush(CloseReason::PeerClosed));
+                    }
+                    touched.push(id);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ECANCELED) && slot.gate.is_pausing() => {
+                    resume = slot.gate.on_cancelled();
+                }
+                Err(e) => {
+                    if slot.closing.is_none() {
+                        slot.closing = Some(Closing::Now(CloseReason::IoError(e.to_string())));
+                    }
+                    touched.push(id);
+                }
+            }
+        }
+        if resume {
+            self.start_reading(lp, id);
+        }
+        self.settle(lp);
+    }
+
+    fn on_sent(&self, lp: &mut EventLoop, id: ConnId, res: io::Result<usize>, batch: Vec<Bytes>) {
+        let resume = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(slot) = inner.table.get_mut(id) else {
+                return;
+            };
+            match res {
+                Ok(n) => {
+                    slot.outbox.sent(batch, n);
+                    slot.outbox.under_low_water() && slot.gate.on_drained()
+                }
+                Err(e) => {
+                    slot.closing = Some(Closing::Now(CloseReason::IoError(e.to_string())));
+                    false
+                }
+            }
+        };
+        self.inner.borrow_mut().touched.push(id);
+        if resume {
+            self.start_reading(lp, id);
+        }
+        self.settle(lp);
+    }
+
+    /// Flushes, pauses and closes whatever the last callback touched.
+    fn settle(&self, lp: &mut EventLoop) {
+        loop {
+            let touched = std::mem::take(&mut self.inner.borrow_mut().touched);
+            if touched.is_empty() {
+                return;
+            }
+            for id in touched {
+                self.settle_one(lp, id);
+            }
+        }
+    }
+
+    fn settle_one(&self, lp: &mut EventLoop, id: ConnId) {
+        enum Next {
+            Nothing,
+            Close(CloseReason),
+            Send(std::os::fd::RawFd, Vec<Bytes>),
+        }
+        let (next, pause) = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(slot) = inner.table.get_mut(id) else {
+                return;
+            };
+            let pause = slot
+                .gate
+                .should_pause(slot.outbox.over_high_water())
+                .then_some(slot.recv_op)
+                .flatten();
+            let next = match &slot.closing {
+                Some(Closing::Now(reason)) => Next::Close(reason.clone()),
+                Some(Closing::AfterFlush(reason)) if slot.outbox.is_idle() => {
+                    Next::Close(reason.clone())
+                }
+                _ => match (slot.raw_fd(), slot.outbox.next_batch()) {
+                    (Some(fd), Some(batch)) => Next::Send(fd, batch),
+                    _ => Next::Nothing,
+                },
+            };
+            (next, pause)
+        };
+        if let Some(op) = pause {
+            lp.cancel(op);
+        }
+        match next {
+            Next::Nothing => {}
+            Next::Close(reason) => self.close_now(lp, id, reason),
+            Next::Send(fd, batch) => {
+                let weak = self.weak();
+                let done = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Vec<Bytes>| {
+                    if let Some(server) = Server::from_weak(&weak) {
+                        server.on_sent(lp, id, res, batch);
+                    }
+                };
+                if batch.len() == 1 {
+                    let buf = batch.into_iter().next().expect("one buffer");
+                    lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
+                        done(lp, res, vec![buf])
+                    });
+                } else {
+                    lp.submit_with(op::SendVectored::new(fd, batch), move |lp, (res, bufs)| {
+                        done(lp, res, bufs)
+                    });
+                }
+            }
+        }
+    }
+
+    fn close_now(&self, lp: &mut EventLoop, id: ConnId, reason: CloseReason) {
+        let mut inner = self.inner.borrow_mut();
+        let Inner {
+            service,
+            table,
+            options,
+            touched,
+            ..
+        } = &mut *inner;
+        let Some(mut slot) = table.remove(id) else {
+            return;
+        };
+        match &reason {
+            CloseReason::PeerClosed | CloseReason::Shutdown => log::debug!("{id} closed: {reason}"),
+            _ => log::info!("{id} ({:?}) closed: {reason}", slot.peer),
+        }
+        if let Some(state) = slot.state.take() {
+            let mut cx = Ctx {
+                lp: &mut *lp,
+                table,
+                options,
+                touched,
+            };
+            service.closed(&mut cx, id, state, &reason);
+        }
+        // Close cancels the recv and any send still pending on the fd; their callbacks find no slot.
+        if let Some(fd) = slot.fd.take() {
+            lp.submit_with(op::Close::new(fd), |_, _| {});
+        }
+    }
+}
