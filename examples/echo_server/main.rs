@@ -26,7 +26,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use ringloop::{Backend, EventLoop, LoopHandle};
-use socket2::{Domain, Socket, Type};
+use socket2::Socket;
 
 const USAGE: &str = "\
 echo_server: a TCP echo server on ringloop
@@ -40,6 +40,7 @@ OPTIONS:
   --threads N          independent loops sharing the port (SO_REUSEPORT) [default: 1]
   --max-unsent BYTES   stop reading a connection whose unsent echo exceeds this [default: 1048576]
   --entries N          io_uring submission queue size  [default: 4096]
+  --defer-taskrun B    io_uring: IORING_SETUP_DEFER_TASKRUN on|off [default: on]
   --recv-buffers N     buffers in the shared receive pool (power of two) [default: 1024]
   --buffer-size BYTES  size of each pool buffer        [default: 4096]
                        (the pool also bounds how far a multishot recv can run ahead of a pause)
@@ -63,6 +64,7 @@ struct Config {
     threads: usize,
     max_unsent: usize,
     entries: u32,
+    defer_taskrun: bool,
     recv_buffers: u16,
     buffer_size: usize,
 }
@@ -75,6 +77,7 @@ fn parse_args() -> Result<Config, String> {
         threads: 1,
         max_unsent: 1 << 20,
         entries: 4096,
+        defer_taskrun: true,
         recv_buffers: 1024,
         buffer_size: 4096,
     };
@@ -100,6 +103,7 @@ fn parse_args() -> Result<Config, String> {
             "--threads" => cfg.threads = value.parse().map_err(|e| bad(&e))?,
             "--max-unsent" => cfg.max_unsent = value.parse().map_err(|e| bad(&e))?,
             "--entries" => cfg.entries = value.parse().map_err(|e| bad(&e))?,
+            "--defer-taskrun" => cfg.defer_taskrun = matches!(value.as_str(), "on" | "true" | "1"),
             "--recv-buffers" => cfg.recv_buffers = value.parse().map_err(|e| bad(&e))?,
             "--buffer-size" => cfg.buffer_size = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {flag} (see --help)")),
@@ -160,13 +164,13 @@ pub fn set_nodelay(fd: &OwnedFd) {
 }
 
 fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(reuse_port)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket)
+    ringloop::net::listen(
+        addr,
+        ringloop::net::ListenOptions {
+            reuse_port,
+            ..Default::default()
+        },
+    )
 }
 
 /// What each loop thread reports once it is ready: its index, handle and counters.
@@ -181,6 +185,7 @@ fn serve(
     let mut lp = EventLoop::builder()
         .backend(cfg.backend)
         .entries(cfg.entries)
+        .defer_taskrun(cfg.defer_taskrun)
         .recv_buffers(cfg.recv_buffers, cfg.buffer_size)
         .build()?;
     if index == 0 {

@@ -27,6 +27,8 @@ pub(crate) struct ProbeRequest {
     pub simulate_setup_errno: Option<i32>,
     /// Test hook: pretend this opcode is missing.
     pub simulate_missing_opcode: Option<&'static str>,
+    /// Ask for `IORING_SETUP_DEFER_TASKRUN` (completion work runs only when the loop waits).
+    pub defer_taskrun: bool,
 }
 
 /// The outcome: a ring (on io_uring) plus the description of what was chosen.
@@ -95,15 +97,24 @@ fn try_uring(req: &ProbeRequest) -> Result<Chosen, String> {
     let mut features = Vec::new();
     // Cooperative task running (5.19) avoids an IPI per completion; single issuer (6.0) lets
     // the kernel skip locking. Try them, then fall back to a plain ring if the kernel says EINVAL.
-    let tuned = IoUring::builder()
+    let mut builder = IoUring::builder();
+    builder
         .setup_cqsize(entries * 4)
-        .setup_coop_taskrun()
         .setup_taskrun_flag()
-        .setup_single_issuer()
-        .build(entries);
-    let ring = match tuned {
+        .setup_single_issuer();
+    if req.defer_taskrun {
+        builder.setup_defer_taskrun();
+    } else {
+        builder.setup_coop_taskrun();
+    }
+    let ring = match builder.build(entries) {
         Ok(ring) => {
-            features.extend(["COOP_TASKRUN", "TASKRUN_FLAG", "SINGLE_ISSUER"]);
+            let mode = if req.defer_taskrun {
+                "DEFER_TASKRUN"
+            } else {
+                "COOP_TASKRUN"
+            };
+            features.extend([mode, "TASKRUN_FLAG", "SINGLE_ISSUER"]);
             ring
         }
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()

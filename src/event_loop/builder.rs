@@ -30,6 +30,7 @@ impl Default for Builder {
                 entries: 1024,
                 simulate_setup_errno: None,
                 simulate_missing_opcode: None,
+                defer_taskrun: false,
             },
             recv_buffers: (1024, 4096),
         }
@@ -54,6 +55,19 @@ impl Builder {
     /// `size` bytes. Allocated on first use; memory is touched only as buffers are used.
     pub fn recv_buffers(mut self, count: u16, size: usize) -> Self {
         self.recv_buffers = (count, size.max(1));
+        self
+    }
+
+    /// io_uring only: set up the ring with `IORING_SETUP_DEFER_TASKRUN` (Linux 6.1), so the kernel
+    /// finishes completions only when the loop waits for them, in one batch, instead of
+    /// interrupting whatever the thread is doing. Falls back to the default if refused.
+    ///
+    /// Off by default because it changes what the loop's fd means: with deferred task work the
+    /// ring fd does not become readable when I/O finishes, so a host that sleeps in its own
+    /// `poll(2)` on [`EventLoop::as_raw_fd`] would miss completions (tested in `tests/embed.rs`).
+    /// Programs that drive the loop only with `run()`/`run_once()` may turn it on.
+    pub fn defer_taskrun(mut self, on: bool) -> Self {
+        self.request.defer_taskrun = on;
         self
     }
 
