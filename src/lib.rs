@@ -44,7 +44,13 @@
 // the io_uring-only helpers go unused: that build must compile, not be lint-perfect.
 #![cfg_attr(
     not(ringloop_uring),
-    allow(irrefutable_let_patterns, unused_imports, unused_variables, unused_mut, dead_code)
+    allow(
+        irrefutable_let_patterns,
+        unused_imports,
+        unused_variables,
+        unused_mut,
+        dead_code
+    )
 )]
 
 pub mod driver;

@@ -64,7 +64,7 @@ impl Builder {
     ///
     /// Off by default because it changes what the loop's fd means: with deferred task work the
     /// ring fd does not become readable when I/O finishes, so a host that sleeps in its own
-    /// `poll(2)` on [`EventLoop::as_raw_fd`] would miss completions (tested in `tests/embed.rs`).
+    /// `poll(2)` on `EventLoop::as_raw_fd` would miss completions (tested in `tests/embed.rs`).
     /// Programs that drive the loop only with `run()`/`run_once()` may turn it on.
     pub fn defer_taskrun(mut self, on: bool) -> Self {
         self.request.defer_taskrun = on;

@@ -14,7 +14,9 @@
 //! * an unterminated class (`[abc`) takes the rest of the pattern as its members;
 //! * in a class, `x-y` is a range even when `y` is `]` (`[a-]` is the range `a`..=`]`), and a
 //!   reversed range (`[z-a]`) means the same as `[a-z]`;
-//! * a trailing lone `\` matches a literal backslash.
+//! * a trailing lone `\` matches a literal backslash;
+//! * range ends compare as signed chars (C `char` on x86), so a range reaching past 0x7f is not
+//!   what an unsigned reading suggests.
 //!
 //! One difference: Redis gives up (no match) beyond 1,000 nested `*`; this matcher, having no
 //! recursion, simply answers correctly.
@@ -33,9 +35,12 @@ impl ByteSet {
         self.0[usize::from(b >> 6)] |= 1 << (b & 63);
     }
 
-    fn insert_range(&mut self, lo: u8, hi: u8) {
-        for b in lo..=hi {
-            self.insert(b);
+    /// Adds the bytes between `a` and `b` in either order, compared as *signed* chars, as Redis
+    /// does on x86 (`[a-\xff]` is `\xff..=a`, i.e. -1..=97).
+    fn insert_range(&mut self, a: u8, b: u8) {
+        let (a, b) = (a as i8, b as i8);
+        for v in a.min(b)..=a.max(b) {
+            self.insert(v as u8);
         }
     }
 
@@ -185,8 +190,7 @@ fn parse_class(p: &[u8], mut i: usize) -> (ByteSet, usize) {
             i += 1;
             break;
         } else if rest >= 3 && p[i + 1] == b'-' {
-            let (a, b) = (p[i], p[i + 2]);
-            set.insert_range(a.min(b), a.max(b));
+            set.insert_range(p[i], p[i + 2]);
             i += 2;
         } else {
             set.insert(p[i]);

@@ -101,7 +101,9 @@ impl LatencyHistogram {
     /// The mean (exact).
     pub fn mean(&self) -> Option<Duration> {
         let mean = self.sum_ns.checked_div(u128::from(self.total))?;
-        Some(Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)))
+        Some(Duration::from_nanos(
+            u64::try_from(mean).unwrap_or(u64::MAX),
+        ))
     }
 
     /// The value below which a fraction `q` (0.0..=1.0, clamped) of the recorded values fall,

@@ -136,10 +136,7 @@ impl<K: Hash + Eq + Clone, T> Waiters<K, T> {
         self.waiters[w].nodes = nodes;
         // Slab keys of live waiters fit u32: more than 4 billion parked requests would have run
         // out of memory long before.
-        let id = WaiterId {
-            key: w as u32,
-            gen,
-        };
+        let id = WaiterId { key: w as u32, gen };
         if let Some(d) = deadline {
             self.deadlines.push(Reverse((d, gen, id.key)));
         }
