@@ -20,6 +20,7 @@
 #   SERVERS      servers to run, comma or space separated. Known names:
 #                ringloop-uring-callback ringloop-uring-polling ringloop-uring-blocking
 #                ringloop-epoll-callback ringloop-epoll-polling ringloop-epoll-blocking
+#                (append -nodefer to a ringloop-uring-* name: IORING_SETUP_DEFER_TASKRUN off)
 #                sync tokio mio            (default: the first four, sync, tokio, mio)
 #   SECS=5       measured seconds per cell        WARMUP=1   warm-up seconds per cell
 #   MATRIX       cells as "conns:size:depth ..."
@@ -107,11 +108,13 @@ server_spec() {
     SRV_ARGS=()
     SRV_STATS=
     case $1 in
-        ringloop-uring-callback|ringloop-uring-polling|ringloop-uring-blocking|\
-        ringloop-epoll-callback|ringloop-epoll-polling|ringloop-epoll-blocking)
-            local rest=${1#ringloop-}
+        ringloop-uring-*|ringloop-epoll-*)
+            # ringloop-<backend>-<style>[-nodefer]; -nodefer turns off IORING_SETUP_DEFER_TASKRUN.
+            local rest=${1#ringloop-} defer=on
+            if [[ $rest == *-nodefer ]]; then rest=${rest%-nodefer}; defer=off; fi
+            case ${rest#*-} in callback|polling|blocking) ;; *) return 1 ;; esac
             SRV_BIN=$ECHO_SERVER
-            SRV_ARGS=(--backend "${rest%-*}" --style "${rest#*-}")
+            SRV_ARGS=(--backend "${rest%%-*}" --style "${rest#*-}" --defer-taskrun "$defer")
             SRV_STATS=ringloop_stats ;;
         sync)  SRV_BIN=$SYNC_SERVER ;;
         tokio) SRV_BIN=$TOKIO_SERVER ;;

@@ -9,7 +9,6 @@
 //! per op). Edge-triggering is safe here because an op is parked only after its syscall returned
 //! `EAGAIN`, and any readiness that arrives after an `EAGAIN` produces a new edge.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -23,6 +22,34 @@ use super::Direction;
 use crate::event_loop::stats::DriverCounters;
 
 const WAKE_TOKEN: Token = Token(usize::MAX - 1);
+/// Larger fd numbers are refused (EBADF) rather than sizing the table after them.
+const MAX_FD: RawFd = 1 << 24;
+
+/// Per-fd state, in a vector indexed by fd number: fds are small dense integers, and this lookup
+/// sits on the path of every parked op (a hash map cost a measurable share there).
+#[derive(Default)]
+struct FdTable {
+    slots: Vec<Option<FdState>>,
+}
+
+impl FdTable {
+    fn entry(&mut self, fd: RawFd) -> &mut FdState {
+        let i = fd as usize;
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i].get_or_insert_with(FdState::default)
+    }
+    fn get(&self, fd: RawFd) -> Option<&FdState> {
+        self.slots.get(usize::try_from(fd).ok()?)?.as_ref()
+    }
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdState> {
+        self.slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+    }
+    fn remove(&mut self, fd: RawFd) -> Option<FdState> {
+        self.slots.get_mut(usize::try_from(fd).ok()?)?.take()
+    }
+}
 
 #[derive(Default)]
 struct FdState {
@@ -35,7 +62,7 @@ struct FdState {
 pub(crate) struct EpollDriver {
     poll: Poll,
     events: Events,
-    fds: HashMap<RawFd, FdState>,
+    fds: FdTable,
     wake: Arc<WakeFd>,
     pub(crate) counters: DriverCounters,
 }
@@ -51,7 +78,7 @@ impl EpollDriver {
         Ok(EpollDriver {
             poll,
             events: Events::with_capacity(capacity.max(64)),
-            fds: HashMap::new(),
+            fds: FdTable::default(),
             wake,
             counters: DriverCounters::default(),
         })
@@ -59,7 +86,10 @@ impl EpollDriver {
 
     /// Parks `token` until `fd` is ready in `dir`.
     pub(crate) fn park(&mut self, fd: RawFd, dir: Direction, token: u64) -> io::Result<()> {
-        let state = self.fds.entry(fd).or_default();
+        if !(0..=MAX_FD).contains(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        let state = self.fds.entry(fd);
         if !state.registered {
             let interest = Interest::READABLE | Interest::WRITABLE;
             self.counters.syscalls += 1;
@@ -83,7 +113,7 @@ impl EpollDriver {
 
     /// Removes a parked token (a cancel). Returns false if it was not parked.
     pub(crate) fn unpark(&mut self, fd: RawFd, token: u64) -> bool {
-        let Some(state) = self.fds.get_mut(&fd) else {
+        let Some(state) = self.fds.get_mut(fd) else {
             return false;
         };
         for list in [&mut state.readers, &mut state.writers] {
@@ -97,7 +127,7 @@ impl EpollDriver {
 
     /// Forgets `fd` before it is closed: deregisters it and returns every token parked on it.
     pub(crate) fn forget_fd(&mut self, fd: RawFd) -> Vec<u64> {
-        let Some(mut state) = self.fds.remove(&fd) else {
+        let Some(mut state) = self.fds.remove(fd) else {
             return Vec::new();
         };
         if state.registered {
@@ -114,19 +144,21 @@ impl EpollDriver {
     pub(crate) fn fd_opened(&mut self, fd: RawFd) {
         if self
             .fds
-            .get(&fd)
+            .get(fd)
             .is_some_and(|s| s.readers.is_empty() && s.writers.is_empty())
         {
-            self.fds.remove(&fd);
+            self.fds.remove(fd);
         }
     }
 
     /// Accept and connect have no per-call "don't block" flag, so their fd must be non-blocking.
     /// Checked once per fd.
     pub(crate) fn ensure_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
-        let state = self.fds.entry(fd).or_default();
-        if state.nonblocking {
+        if self.fds.get(fd).is_some_and(|s| s.nonblocking) {
             return Ok(());
+        }
+        if !(0..=MAX_FD).contains(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         self.counters.syscalls += 2;
         // SAFETY: fcntl on an fd number has no memory effects; errors are reported.
@@ -140,7 +172,7 @@ impl EpollDriver {
         {
             return Err(io::Error::last_os_error());
         }
-        state.nonblocking = true;
+        self.fds.entry(fd).nonblocking = true;
         Ok(())
     }
 
@@ -165,7 +197,7 @@ impl EpollDriver {
                 continue;
             }
             let fd = event.token().0 as RawFd;
-            let Some(state) = self.fds.get_mut(&fd) else {
+            let Some(state) = self.fds.get_mut(fd) else {
                 continue;
             };
             // Errors and hang-ups wake both sides: the retried syscall reports what happened.

@@ -16,14 +16,17 @@ use crate::op::{Attempt, Op};
 #[cfg(ringloop_uring)]
 use io_uring::squeue::Entry;
 
-pub(crate) type OnceCallback<T> = Box<dyn FnOnce(&mut EventLoop, T)>;
 pub(crate) type MultiCallback<T> = Box<dyn FnMut(&mut EventLoop, T)>;
 
-/// Where a once-op's output goes.
-pub(crate) enum Delivery<T> {
-    Callback(OnceCallback<T>),
+/// Where a once-op's output goes. The callback is stored inline (generic `F`), so a callback op
+/// costs one allocation — the entry — not two.
+pub(crate) enum Delivery<F> {
+    Callback(F),
     Ticket,
 }
+
+/// The callback type of ticket ops (never called).
+pub(crate) type NoCallback<T> = fn(&mut EventLoop, T);
 
 pub(crate) trait OnceEntry {
     #[cfg(ringloop_uring)]
@@ -33,12 +36,12 @@ pub(crate) trait OnceEntry {
     fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32);
 }
 
-pub(crate) struct Once<O: Op> {
+pub(crate) struct Once<O: Op, F> {
     pub op: O,
-    pub delivery: Delivery<O::Output>,
+    pub delivery: Delivery<F>,
 }
 
-impl<O: Op> OnceEntry for Once<O> {
+impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O, F> {
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry {
         self.op.uring_entry()

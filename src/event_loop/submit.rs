@@ -12,7 +12,7 @@
 use std::io;
 use std::time::Instant;
 
-use super::entry::{Delivery, Multi, Once, Sink};
+use super::entry::{Delivery, Multi, NoCallback, Once, Sink};
 use super::inflight::{OpId, Parked, State};
 use super::ticket::{StreamTicket, Ticket};
 use super::{EventLoop, TimerAction};
@@ -32,13 +32,13 @@ impl EventLoop {
         op: O,
         f: impl FnOnce(&mut EventLoop, O::Output) + 'static,
     ) -> OpId {
-        self.start(op, Delivery::Callback(Box::new(f)))
+        self.start(op, Delivery::Callback(f))
     }
 
     /// Polling style: submits `op` and returns a ticket; collect the output with
     /// [`EventLoop::poll`] (or block for it with [`EventLoop::wait`]).
     pub fn submit<O: Op>(&mut self, op: O) -> Ticket<O::Output> {
-        let id = self.start(op, Delivery::Ticket);
+        let id = self.start::<O, NoCallback<O::Output>>(op, Delivery::Ticket);
         Ticket::new(id, self.abandoned.clone())
     }
 
@@ -187,7 +187,11 @@ impl EventLoop {
         true
     }
 
-    fn start<O: Op>(&mut self, op: O, delivery: Delivery<O::Output>) -> OpId {
+    fn start<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static>(
+        &mut self,
+        op: O,
+        delivery: Delivery<F>,
+    ) -> OpId {
         let (kind, fd, route) = (O::KIND, op.fd(), op.route());
         let validated = op.validate();
         let nonblocking = op.needs_nonblocking_fd();
