@@ -1,0 +1,572 @@
+//! The broker as a [`Service`] of `ringloop::net::Server`: connection lifecycle, the command
+//! loop (decode, check, dispatch), and the work that follows every command — serving blocked
+//! clients, fanning out published messages, arming the one timer the blocked pops need.
+//!
+//! Client state lives here in a map, not in the server's per-connection slot, because commands
+//! reach *other* clients all the time (a push serves someone's `BLPOP`, `CLIENT KILL`,
+//! `CLIENT LIST`): the client being served is taken out of the map while its commands run, and
+//! everything else stays reachable.
+//!
+//! Order of effects follows Redis:
+//! * blocked clients are served after the pushing command completes (`Queues::process` after each
+//!   command), first-come first-served; a client served by `BLMOVE` pushes to its destination,
+//!   and processing repeats so clients blocked there are served too;
+//! * a client that was blocked resumes its pipelined commands once served (its unparsed input
+//!   is kept in [`Client::inbuf`]);
+//! * published messages go to subscribers after the replies already owed to them.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ringloop::net::{CloseReason, ConnId, Ctx, Server, Service};
+use ringloop::patterns::pubsub::{
+    BytesEncoder, Format, Message, Outgoing, PubSub, PubSubConfig, PubSubError, SubscriberId,
+};
+use ringloop::patterns::pushpull::{End, Event};
+use ringloop::patterns::{DeadlineTimer, WaiterId};
+use ringloop::proto::resp::{Command, Protocol, SharedFrame};
+use ringloop::EventLoop;
+
+use crate::client::{BlockKind, Client};
+use crate::commands;
+use crate::config::Config;
+use crate::db::{split_qname, Db};
+
+/// The server handle, reachable from timer callbacks (set once the server is started, cleared
+/// at exit to break the reference cycle through those callbacks).
+pub type ServerCell = Rc<RefCell<Option<Server<Broker>>>>;
+
+/// Unsent bytes above which a subscriber's messages wait in its pub/sub outbox (where the
+/// slow-subscriber policy applies) instead of the connection's write queue.
+const PUMP_BUDGET: usize = 256 << 10;
+
+/// Replies buffered for one client before they are handed to the connection mid-batch.
+const FLUSH_AT: usize = 64 << 10;
+
+/// Subscriber formats: one per RESP version, so each message is encoded at most twice.
+pub const RESP2: Format = Format(2);
+pub const RESP3: Format = Format(3);
+
+pub fn format_of(proto: Protocol) -> Format {
+    match proto {
+        Protocol::Resp2 => RESP2,
+        Protocol::Resp3 => RESP3,
+    }
+}
+
+type EncodeFn = fn(Format, &Message, Option<&Bytes>) -> Bytes;
+
+/// The hub's encoder: a `message` / `pmessage` frame, encoded once per route and RESP version
+/// and shared (as `Bytes`) by every subscriber on it.
+fn encode_frame(format: Format, msg: &Message, pattern: Option<&Bytes>) -> Bytes {
+    let proto = if format == RESP3 {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    let frame = match pattern {
+        Some(p) => SharedFrame::pmessage(p.clone(), msg.channel.clone(), msg.payload.clone()),
+        None => SharedFrame::message(msg.channel.clone(), msg.payload.clone()),
+    };
+    frame.bytes(proto)
+}
+
+pub type Hub = PubSub<BytesEncoder<EncodeFn>>;
+
+/// Counters for `INFO stats` and the exit line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub connections: u64,
+    pub rejected: u64,
+    pub commands: u64,
+    pub net_input: u64,
+    pub published: u64,
+    pub evicted_subscribers: u64,
+    pub blocked_served: u64,
+    pub blocked_timeouts: u64,
+    pub protocol_errors: u64,
+    pub idle_closed: u64,
+}
+
+/// Everything but the clients.
+pub struct State {
+    pub cfg: Config,
+    pub laddr: Option<SocketAddr>,
+    pub backend: String,
+    pub db: Db,
+    pub hub: Hub,
+    pub subscriber_conn: HashMap<SubscriberId, ConnId>,
+    /// Parked blocking pops and their clients.
+    pub blocked: HashMap<WaiterId, ConnId>,
+    /// Clients just unblocked with pipelined input to resume.
+    pub resume: VecDeque<ConnId>,
+    /// Subscribers with messages still waiting in their pub/sub outbox.
+    pub backlog: Vec<SubscriberId>,
+    ready: Vec<SubscriberId>,
+    events: Vec<Event>,
+    qtimer: DeadlineTimer,
+    pump_armed: bool,
+    pub server: ServerCell,
+    pub stats: Stats,
+    pub started: Instant,
+}
+
+pub struct Broker {
+    pub clients: HashMap<ConnId, Client>,
+    pub st: State,
+}
+
+/// What a command handler works with.
+pub struct Exec<'a, 'c> {
+    pub st: &'a mut State,
+    /// Every client except `me`.
+    pub others: &'a mut HashMap<ConnId, Client>,
+    pub me: &'a mut Client,
+    pub cx: &'a mut Ctx<'c, ()>,
+    pub now: Instant,
+}
+
+impl Broker {
+    pub fn new(
+        cfg: Config,
+        laddr: Option<SocketAddr>,
+        backend: String,
+        server: ServerCell,
+    ) -> Broker {
+        Broker {
+            clients: HashMap::new(),
+            st: State {
+                cfg,
+                laddr,
+                backend,
+                db: Db::new(),
+                hub: PubSub::with_encoder(
+                    BytesEncoder(encode_frame as EncodeFn),
+                    PubSubConfig::default(),
+                ),
+                subscriber_conn: HashMap::new(),
+                blocked: HashMap::new(),
+                resume: VecDeque::new(),
+                backlog: Vec::new(),
+                ready: Vec::new(),
+                events: Vec::new(),
+                qtimer: DeadlineTimer::new(),
+                pump_armed: false,
+                server,
+                stats: Stats::default(),
+                started: Instant::now(),
+            },
+        }
+    }
+
+    /// Runs `id`'s buffered commands until its input is exhausted, it blocks, or it closes.
+    fn run_client(&mut self, cx: &mut Ctx<'_, ()>, me: &mut Client, now: Instant) {
+        while !me.closing && me.blocked.is_none() {
+            let cmd = match me.decoder.decode(&mut me.inbuf) {
+                Ok(Some(cmd)) => cmd,
+                Ok(None) => break,
+                Err(e) => {
+                    // After a framing error the next command's start is unknown: reply, close.
+                    self.st.stats.protocol_errors += 1;
+                    log::info!("{}: protocol error: {e}", me.id);
+                    e.write_reply(&mut me.out);
+                    me.closing = true;
+                    me.inbuf = BytesMut::new();
+                    cx.close_after_flush(me.id, CloseReason::Service(e.to_string()));
+                    break;
+                }
+            };
+            me.last_active = now;
+            self.execute(cx, me, cmd, now);
+            settle(&mut self.st, &mut self.clients, Some(&mut *me), cx, now);
+            if me.out.len() >= FLUSH_AT {
+                flush(me, cx);
+            }
+        }
+        flush(me, cx);
+        if !me.closing && me.inbuf.len() > self.st.cfg.query_buffer_limit {
+            log::warn!(
+                "{}: closing client that reached max query buffer length ({} bytes)",
+                me.id,
+                me.inbuf.len()
+            );
+            me.closing = true;
+            cx.close(me.id, CloseReason::InputLimit(me.inbuf.len()));
+            me.inbuf = BytesMut::new();
+        }
+    }
+
+    fn execute(&mut self, cx: &mut Ctx<'_, ()>, me: &mut Client, cmd: Command, now: Instant) {
+        // Messages queued for this subscriber before this command was sent must reach it
+        // before this command's reply does.
+        if let Some(sid) = me.sub {
+            if self.st.hub.outbox(sid).is_ok_and(|o| o.messages > 0) {
+                flush(me, cx);
+                drain_subscriber(&mut self.st, cx, sid, me.id, None, now);
+            }
+        }
+        let mut ex = Exec {
+            st: &mut self.st,
+            others: &mut self.clients,
+            me,
+            cx,
+            now,
+        };
+        commands::dispatch(&mut ex, &cmd);
+    }
+
+    /// Resumes clients unblocked meanwhile (their pipelined commands waited for the reply).
+    fn resume_all(&mut self, cx: &mut Ctx<'_, ()>) {
+        while let Some(conn) = self.st.resume.pop_front() {
+            let Some(mut c) = self.clients.remove(&conn) else {
+                continue;
+            };
+            self.run_client(cx, &mut c, Instant::now());
+            self.clients.insert(conn, c);
+        }
+    }
+
+    /// Timed work: blocked pops timing out, subscribers with a backlog.
+    pub fn on_timer(&mut self, cx: &mut Ctx<'_, ()>) {
+        let now = Instant::now();
+        settle(&mut self.st, &mut self.clients, None, cx, now);
+        self.resume_all(cx);
+    }
+
+    /// Once a second: idle timeouts (Redis's `serverCron` client check). Subscribed and
+    /// blocked clients are exempt, as in Redis.
+    pub fn cron(&mut self, cx: &mut Ctx<'_, ()>) {
+        let timeout = self.st.cfg.timeout;
+        if timeout.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let idle: Vec<ConnId> = self
+            .clients
+            .values()
+            .filter(|c| {
+                !c.closing
+                    && c.blocked.is_none()
+                    && c.subs == 0
+                    && now.saturating_duration_since(c.last_active) > timeout
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in idle {
+            log::info!("{id}: closing idle client (timeout {}s)", timeout.as_secs());
+            self.st.stats.idle_closed += 1;
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.closing = true;
+            }
+            cx.close(id, CloseReason::Service("idle timeout".into()));
+        }
+    }
+}
+
+/// Hands the client's pending replies to its connection.
+pub fn flush(me: &mut Client, cx: &mut Ctx<'_, ()>) {
+    if let Some(out) = me.take_out() {
+        cx.send(me.id, out);
+    }
+}
+
+/// The client `id`: `me` if it is the one running, else from the map.
+fn pick<'x>(
+    me: &'x mut Option<&mut Client>,
+    clients: &'x mut HashMap<ConnId, Client>,
+    id: ConnId,
+) -> Option<&'x mut Client> {
+    match me {
+        Some(m) if m.id == id => Some(&mut **m),
+        _ => clients.get_mut(&id),
+    }
+}
+
+/// After each command (and each timer): serve blocked clients, fan messages out, re-arm the
+/// deadline timer.
+pub fn settle(
+    st: &mut State,
+    clients: &mut HashMap<ConnId, Client>,
+    mut me: Option<&mut Client>,
+    cx: &mut Ctx<'_, ()>,
+    now: Instant,
+) {
+    loop {
+        st.db.queues.process(now);
+        if !st.db.queues.has_events() {
+            break;
+        }
+        let mut events = std::mem::take(&mut st.events);
+        st.db.queues.take_events(&mut events);
+        for ev in events.drain(..) {
+            serve_event(st, clients, &mut me, cx, ev, now);
+        }
+        st.events = events;
+    }
+    pump(st, me, cx, now);
+    let deadline = st.db.queues.next_deadline();
+    let cell = st.server.clone();
+    st.qtimer.sync(cx.lp(), deadline, move |lp| {
+        with_server(&cell, lp, |b, cx| {
+            b.st.qtimer.fired();
+            b.on_timer(cx);
+        })
+    });
+    if !st.backlog.is_empty() && !st.pump_armed {
+        st.pump_armed = true;
+        let cell = st.server.clone();
+        cx.lp().timer(Duration::from_millis(2), move |lp| {
+            with_server(&cell, lp, |b, cx| {
+                b.st.pump_armed = false;
+                b.on_timer(cx);
+            })
+        });
+    }
+}
+
+/// Runs `f` on the broker from a timer.
+pub fn with_server(
+    cell: &ServerCell,
+    lp: &mut EventLoop,
+    f: impl FnOnce(&mut Broker, &mut Ctx<'_, ()>),
+) {
+    let server = cell.borrow().clone();
+    if let Some(server) = server {
+        server.call(lp, f);
+    }
+}
+
+/// Delivers the outcome of a parked pop to its client.
+fn serve_event(
+    st: &mut State,
+    clients: &mut HashMap<ConnId, Client>,
+    me: &mut Option<&mut Client>,
+    cx: &mut Ctx<'_, ()>,
+    ev: Event,
+    now: Instant,
+) {
+    match ev {
+        Event::Served {
+            waiter,
+            queue,
+            deliveries,
+            ..
+        } => {
+            let (db, key) = split_qname(&queue);
+            let running = me_id(me);
+            let payloads: Vec<Bytes> = deliveries.into_iter().map(|d| d.payload).collect();
+            let client = st
+                .blocked
+                .remove(&waiter)
+                .and_then(|conn| pick(me, clients, conn));
+            let Some(client) = client else {
+                // Nobody to hand them to (cannot happen: a closing client cancels its wait).
+                // Put the elements back rather than lose them.
+                let _ = st.db.push(db, &key, payloads, End::Front, now);
+                return;
+            };
+            let Some(blocked) = client.blocked.take() else {
+                return;
+            };
+            st.stats.blocked_served += 1;
+            for payload in payloads {
+                match &blocked.kind {
+                    BlockKind::Pop => {
+                        client.array(2);
+                        client.bulk(&key);
+                        client.bulk(&payload);
+                    }
+                    BlockKind::Move { dest, to, from } => {
+                        match st
+                            .db
+                            .push(blocked.db, dest, vec![payload.clone()], *to, now)
+                        {
+                            Ok(_) => client.bulk(&payload),
+                            Err(_) => {
+                                // The destination changed type while we waited: give the
+                                // element back where it came from and report it.
+                                let _ = st.db.push(db, &key, vec![payload], *from, now);
+                                client.err(commands::WRONGTYPE);
+                            }
+                        }
+                    }
+                }
+            }
+            st.db.drop_if_empty(db, &key);
+            unblocked(st, client, running, cx);
+        }
+        Event::TimedOut { waiter, .. } => {
+            let running = me_id(me);
+            let client = st
+                .blocked
+                .remove(&waiter)
+                .and_then(|conn| pick(me, clients, conn));
+            if let Some(client) = client {
+                if client.blocked.take().is_some() {
+                    st.stats.blocked_timeouts += 1;
+                    client.null_array();
+                    unblocked(st, client, running, cx);
+                }
+            }
+        }
+    }
+}
+
+fn me_id(me: &Option<&mut Client>) -> Option<ConnId> {
+    me.as_ref().map(|m| m.id)
+}
+
+/// A client got its blocked reply: send it (unless it is the running client, whose replies go
+/// out with its batch) and resume its pipeline.
+fn unblocked(st: &mut State, client: &mut Client, running: Option<ConnId>, cx: &mut Ctx<'_, ()>) {
+    if running == Some(client.id) {
+        return;
+    }
+    flush(client, cx);
+    if !client.inbuf.is_empty() {
+        st.resume.push_back(client.id);
+    }
+}
+
+/// Moves messages from subscribers' pub/sub outboxes to their connections, as far as each
+/// connection's budget allows; the rest waits for the next pump.
+fn pump(st: &mut State, mut me: Option<&mut Client>, cx: &mut Ctx<'_, ()>, now: Instant) {
+    let mut ready = std::mem::take(&mut st.ready);
+    st.hub.take_ready(&mut ready);
+    if ready.is_empty() && st.backlog.is_empty() {
+        st.ready = ready;
+        return;
+    }
+    ready.append(&mut st.backlog);
+    ready.sort_unstable();
+    ready.dedup();
+    for sid in ready.drain(..) {
+        let Some(&conn) = st.subscriber_conn.get(&sid) else {
+            continue;
+        };
+        if let Some(m) = me.as_deref_mut() {
+            if m.id == conn {
+                // Replies owed from earlier commands go first.
+                flush(m, cx);
+            }
+        }
+        if drain_subscriber(st, cx, sid, conn, Some(PUMP_BUDGET), now) {
+            st.backlog.push(sid);
+        }
+    }
+    st.ready = ready;
+}
+
+/// Drains a subscriber's outbox to its connection while its unsent output is under `budget`
+/// (no limit if `None`). Returns true if messages are left. A subscriber the slow-subscriber
+/// policy evicted is disconnected.
+pub fn drain_subscriber(
+    st: &mut State,
+    cx: &mut Ctx<'_, ()>,
+    sid: SubscriberId,
+    conn: ConnId,
+    budget: Option<usize>,
+    now: Instant,
+) -> bool {
+    loop {
+        // An evicted subscriber is closed at once, however full its connection is.
+        if let Ok(Some(reason)) = st.hub.evicted(sid) {
+            log::warn!("{conn}: disconnecting slow subscriber: {reason}");
+            st.stats.evicted_subscribers += 1;
+            cx.close(
+                conn,
+                CloseReason::Service(format!("pubsub output buffer limit: {reason}")),
+            );
+            // Forget it now, so later pumps do not count it again.
+            st.hub.remove_subscriber(sid);
+            st.subscriber_conn.remove(&sid);
+            return false;
+        }
+        if let Some(budget) = budget {
+            match cx.unsent(conn) {
+                None => return false,
+                Some(u) if u >= budget => return true,
+                Some(_) => {}
+            }
+        }
+        match st.hub.pop(sid, now) {
+            Ok(Some(Outgoing::Message(frame))) => {
+                cx.send(conn, frame);
+            }
+            Ok(Some(Outgoing::Skipped(_))) => {}
+            Ok(None) => return false,
+            // Evicted by this very pop's predecessor publish: handled at the top of the loop.
+            Err(PubSubError::Evicted(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+impl Service for Broker {
+    type Conn = ();
+
+    fn open(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId) {
+        let now = Instant::now();
+        self.st.stats.connections += 1;
+        let mut c = Client::new(id, cx.peer(id), self.st.cfg.requirepass.is_none(), now);
+        if cx.conn_count() > self.st.cfg.maxclients {
+            self.st.stats.rejected += 1;
+            cx.send(
+                id,
+                Bytes::from_static(b"-ERR max number of clients reached\r\n"),
+            );
+            cx.close_after_flush(
+                id,
+                CloseReason::Service("max number of clients reached".into()),
+            );
+            c.closing = true;
+        }
+        self.clients.insert(id, c);
+    }
+
+    fn data(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, _: &mut (), input: &mut BytesMut) {
+        self.st.stats.net_input += input.len() as u64;
+        let Some(mut me) = self.clients.remove(&id) else {
+            input.clear();
+            return;
+        };
+        if me.closing {
+            input.clear();
+        } else if me.inbuf.is_empty() {
+            // Take the server's buffer as is: no copy in the common case.
+            me.inbuf = input.split();
+        } else {
+            me.inbuf.extend_from_slice(input);
+            input.clear();
+        }
+        self.run_client(cx, &mut me, Instant::now());
+        self.clients.insert(id, me);
+        self.resume_all(cx);
+    }
+
+    fn closed(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, _: (), reason: &CloseReason) {
+        let Some(c) = self.clients.remove(&id) else {
+            return;
+        };
+        log::debug!("{id} closed: {reason}");
+        // A client that disconnects while blocked leaves no trace: its wait is cancelled, so
+        // no element is ever popped for it.
+        if let Some(b) = &c.blocked {
+            self.st.db.queues.cancel_wait(b.waiter);
+            self.st.blocked.remove(&b.waiter);
+        }
+        if let Some(consumer) = c.consumer {
+            let _ = self.st.db.queues.remove_consumer(consumer, Instant::now());
+        }
+        if let Some(sid) = c.sub {
+            self.st.hub.remove_subscriber(sid);
+            self.st.subscriber_conn.remove(&sid);
+        }
+        self.st.resume.retain(|&r| r != id);
+        let _ = cx;
+    }
+}

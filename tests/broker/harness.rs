@@ -1,0 +1,290 @@
+//! Test harness for the broker example: start it as a child process, talk to it with the
+//! `redis` crate (sync API) or with raw sockets for byte-exact checks.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds examples)",
+        path.display()
+    );
+    path
+}
+
+/// A running broker; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Broker {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Broker {
+    /// Starts the broker on a free port with `backend` and `extra` flags.
+    pub fn start(backend: &str, extra: &[&str]) -> Broker {
+        let mut args = vec!["--port", "0", "--backend", backend];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(example_path("broker"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn broker");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut b = Broker {
+            child,
+            addr: ([127, 0, 0, 1], 0).into(),
+            stdout,
+        };
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = b.stdout.read_line(&mut line).expect("read broker stdout");
+            assert!(n > 0, "broker exited before listening");
+            if let Some(addr) = line.trim().strip_prefix("LISTENING ") {
+                b.addr = addr.parse().expect("LISTENING address");
+                return b;
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        let c = self.client().get_connection().expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    }
+
+    pub fn resp3(&self) -> redis::Connection {
+        let url = format!("redis://{}/?protocol=resp3", self.addr);
+        let c = redis::Client::open(url)
+            .unwrap()
+            .get_connection()
+            .expect("connect resp3");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+
+    /// An `INFO` field as a number.
+    pub fn info_field(&self, con: &mut redis::Connection, field: &str) -> u64 {
+        let info: String = redis::cmd("INFO").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+    }
+
+    /// Waits until `INFO` says `field` is `value` (5 s at most).
+    pub fn wait_info(&self, con: &mut redis::Connection, field: &str, value: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = self.info_field(con, field);
+            if v == value {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{field} stuck at {v}, want {value}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM; returns whether it exited with success, and its remaining stdout.
+    pub fn stop(self) -> (bool, String) {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `sig` (SIGTERM or SIGINT); returns whether it exited with success, and its
+    /// remaining stdout.
+    pub fn stop_with(mut self, sig: i32) -> (bool, String) {
+        let ok = self.signal_and_wait(sig);
+        let mut rest = String::new();
+        let _ = self.stdout.read_to_string(&mut rest);
+        (ok, rest)
+    }
+
+    fn terminate(&mut self) -> bool {
+        self.signal_and_wait(libc::SIGTERM)
+    }
+
+    fn signal_and_wait(&mut self, sig: i32) -> bool {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// Runs one command through the `redis` crate.
+pub fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs one command that must fail; returns the error text as the server sent it (code first).
+pub fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(con) {
+        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+    }
+}
+
+/// A plain socket for byte-exact exchanges.
+pub struct Raw {
+    pub s: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { s }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("write");
+    }
+
+    /// A command in multibulk form.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send(&out);
+    }
+
+    /// Reads exactly `want.len()` bytes and checks they are `want`.
+    pub fn expect(&mut self, want: &[u8]) {
+        let mut got = vec![0; want.len()];
+        if let Err(e) = self.s.read_exact(&mut got) {
+            panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
+        }
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    /// Sends a command and checks the exact reply.
+    pub fn roundtrip(&mut self, args: &[&[u8]], want: &[u8]) {
+        self.cmd(args);
+        self.expect(want);
+    }
+
+    /// True if the server closed the connection (EOF or reset) within 5 s.
+    pub fn closed(&mut self) -> bool {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0; 256];
+        loop {
+            match self.s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// True if nothing arrives within `d`.
+    pub fn silent_for(&mut self, d: Duration) -> bool {
+        self.s.set_read_timeout(Some(d)).unwrap();
+        let mut buf = [0; 1];
+        let silent = matches!(self.s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        silent
+    }
+}
+
+/// Raises this process's open-file soft limit (the 1,000-subscriber test opens 1,000 sockets).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Finds an executable on PATH. In CI (`CI` set) a missing tool fails the test; elsewhere the
+/// test is skipped with a message.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} is not installed (apt-get install -y redis-tools) and CI is set");
+        }
+        eprintln!("SKIPPED: {name} not found on PATH (apt-get install -y redis-tools)");
+    }
+    found
+}

@@ -1,0 +1,70 @@
+//! The broker example (`examples/broker`) as a black box: started as a child process on a free
+//! port, on io_uring and on epoll (every test runs on both), and driven by real clients — the
+//! `redis` crate, raw sockets for byte-exact protocol checks, and `redis-cli` /
+//! `redis-benchmark` when installed.
+
+mod harness;
+
+mod conn;
+mod lists;
+mod pubsub;
+mod robustness;
+mod tools;
+
+use conn::*;
+use lists::*;
+use pubsub::*;
+use robustness::*;
+use tools::*;
+
+/// One `#[test]` per backend for each scenario.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod uring {
+            $( #[test] fn $name() { super::$name("uring") } )*
+        }
+        mod epoll {
+            $( #[test] fn $name() { super::$name("epoll") } )*
+        }
+    };
+}
+
+both_backends!(
+    // connection and server commands
+    ping_echo_select_and_databases,
+    hello_and_resp3_replies,
+    auth_and_noauth,
+    client_commands,
+    keys_strings_and_server_commands,
+    config_get_set,
+    info_sections,
+    error_texts,
+    pipelining,
+    // lists and blocking pops
+    list_commands,
+    list_moves_and_wrongtype,
+    blocking_timeouts,
+    blocking_fifo_across_clients,
+    blocked_served_after_pushing_command,
+    blocking_moves,
+    blocked_client_resumes_pipeline,
+    disconnect_while_blocked_leaves_no_trace,
+    // pub/sub
+    subscribe_and_publish,
+    pattern_subscriptions,
+    resp2_subscribed_state,
+    resp3_pushes,
+    thousand_subscribers,
+    slow_subscriber_is_disconnected,
+    // robustness and operations
+    malformed_input,
+    inline_commands,
+    query_buffer_limit,
+    maxclients,
+    idle_timeout,
+    protected_mode,
+    graceful_shutdown,
+    sigint_and_quit,
+    redis_cli_session,
+    redis_benchmark,
+);
