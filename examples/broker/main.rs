@@ -26,12 +26,15 @@ mod commands;
 mod config;
 mod db;
 mod info;
+#[path = "../shared/process.rs"]
+mod process;
 mod service;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use process::{raise_fd_limit, say, Signal, Signals};
 use ringloop::net::{listen, ListenOptions, Server, ServerOptions};
 use ringloop::{EventLoop, LoopHandle};
 
@@ -41,40 +44,20 @@ use service::{with_server, Broker, ServerCell};
 /// How long a graceful shutdown may take before the remaining connections are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Blocks the signals we handle in every thread, so that only `sigwait` below receives them.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset; pthread_sigmask only reads it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
-            libc::sigaddset(&mut set, sig);
-            // A shell starts background jobs with SIGINT ignored, and an ignored signal is
-            // discarded rather than left pending for sigwait: restore the default action (it
-            // never runs, the signal is blocked) so Ctrl-C and `kill -INT` always reach us.
-            libc::signal(sig, libc::SIG_DFL);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
 /// The signal thread: SIGUSR1 prints the loop's stats, SIGINT/SIGTERM stop the loop (the main
 /// thread then shuts the server down gracefully).
-fn watch_signals(set: libc::sigset_t, handle: LoopHandle) {
+fn watch_signals(signals: Signals, handle: LoopHandle) {
     loop {
-        let mut sig = 0;
-        // SAFETY: sigwait reads the set and writes the signal number into `sig`.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-            continue;
+        match signals.next() {
+            Signal::Report => {
+                let _ = handle.post(|lp| say(&format!("STATS {}", lp.stats())));
+            }
+            Signal::Stop(sig) => {
+                log::info!("signal {sig}: shutting down");
+                let _ = handle.stop();
+                return;
+            }
         }
-        if sig == libc::SIGUSR1 {
-            let _ = handle.post(|lp| say(&format!("STATS {}", lp.stats())));
-            continue;
-        }
-        log::info!("signal {sig}: shutting down");
-        let _ = handle.stop();
-        return;
     }
 }
 
@@ -91,7 +74,7 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
-    let signals = block_signals();
+    let signals = Signals::block();
     raise_fd_limit();
     let mut lp = match EventLoop::builder().backend(cfg.backend).build() {
         Ok(lp) => lp,
@@ -177,26 +160,4 @@ fn main() {
     // Timer callbacks hold the cell; clearing it breaks the cycle server -> broker -> cell.
     cell.borrow_mut().take();
     std::process::exit(if result.is_ok() { 0 } else { 1 });
-}
-
-/// Prints one line on stdout and flushes it; a closed stdout is not worth dying for.
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-}
-
-/// Many clients need many fds: raise the soft limit to the hard one.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

@@ -18,6 +18,8 @@ mod blocking;
 mod callback;
 mod conn;
 mod polling;
+#[path = "../shared/process.rs"]
+mod process;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -25,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use process::{raise_fd_limit, say, Signal, Signals};
 use ringloop::{Backend, EventLoop, LoopHandle};
 use socket2::Socket;
 
@@ -212,45 +215,29 @@ fn serve(
     ))
 }
 
-/// Blocks the signals we handle in every thread, so that only `sigwait` below receives them.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset; pthread_sigmask only reads it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn watch_signals(set: libc::sigset_t, loops: Vec<Registered>) {
+fn watch_signals(signals: Signals, loops: Vec<Registered>) {
     loop {
-        let mut sig = 0;
-        // SAFETY: sigwait reads the set and writes the signal number into `sig`.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-            continue;
-        }
-        if sig == libc::SIGUSR1 {
-            for (i, handle, counters) in &loops {
-                let (i, counters) = (*i, counters.clone());
-                let _ = handle.post(move |lp| {
-                    say(&format!(
-                        "STATS thread={i} {} {}",
-                        counters.line(),
-                        lp.stats()
-                    ))
-                });
+        match signals.next() {
+            Signal::Report => {
+                for (i, handle, counters) in &loops {
+                    let (i, counters) = (*i, counters.clone());
+                    let _ = handle.post(move |lp| {
+                        say(&format!(
+                            "STATS thread={i} {} {}",
+                            counters.line(),
+                            lp.stats()
+                        ))
+                    });
+                }
             }
-            continue;
+            Signal::Stop(sig) => {
+                log::info!("signal {sig}: stopping");
+                for (_, handle, _) in &loops {
+                    let _ = handle.stop();
+                }
+                return;
+            }
         }
-        log::info!("signal {sig}: stopping");
-        for (_, handle, _) in &loops {
-            let _ = handle.stop();
-        }
-        return;
     }
 }
 
@@ -264,7 +251,7 @@ fn main() {
         }
     };
     raise_fd_limit();
-    let signals = block_signals();
+    let signals = Signals::block();
     // Bind once here so that a bad address fails before any thread starts, and so that port 0
     // resolves to one port shared by every thread.
     let mut cfg = cfg;
@@ -325,27 +312,4 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(10));
     std::process::exit(if failed { 1 } else { 0 });
-}
-
-/// Prints one line on stdout and flushes it; a closed stdout (the reader went away) is not an
-/// error worth dying for.
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-}
-
-/// 10,000 connections need 10,000 fds: raise the soft limit to the hard one.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

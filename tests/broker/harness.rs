@@ -1,33 +1,17 @@
 //! Test harness for the broker example: start it as a child process, talk to it with the
 //! `redis` crate (sync API) or with raw sockets for byte-exact checks.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+use crate::child::ChildServer;
 use std::time::{Duration, Instant};
 
-pub fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built (cargo test builds examples)",
-        path.display()
-    );
-    path
-}
-
-/// A running broker; stopped (SIGTERM, then SIGKILL) when dropped.
+/// A running broker (a [`ChildServer`]); stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Broker {
-    pub child: Child,
+    server: ChildServer,
     pub addr: SocketAddr,
-    stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Broker {
@@ -35,29 +19,9 @@ impl Broker {
     pub fn start(backend: &str, extra: &[&str]) -> Broker {
         let mut args = vec!["--port", "0", "--backend", backend];
         args.extend_from_slice(extra);
-        let mut child = Command::new(example_path("broker"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn broker");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut b = Broker {
-            child,
-            addr: ([127, 0, 0, 1], 0).into(),
-            stdout,
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = b.stdout.read_line(&mut line).expect("read broker stdout");
-            assert!(n > 0, "broker exited before listening");
-            if let Some(addr) = line.trim().strip_prefix("LISTENING ") {
-                b.addr = addr.parse().expect("LISTENING address");
-                return b;
-            }
-        }
+        let server = ChildServer::start("broker", &args);
+        let addr = server.addr;
+        Broker { server, addr }
     }
 
     pub fn port(&self) -> u16 {
@@ -124,38 +88,8 @@ impl Broker {
 
     /// Sends `sig` (SIGTERM or SIGINT); returns whether it exited with success, and its
     /// remaining stdout.
-    pub fn stop_with(mut self, sig: i32) -> (bool, String) {
-        let ok = self.signal_and_wait(sig);
-        let mut rest = String::new();
-        let _ = self.stdout.read_to_string(&mut rest);
-        (ok, rest)
-    }
-
-    fn terminate(&mut self) -> bool {
-        self.signal_and_wait(libc::SIGTERM)
-    }
-
-    fn signal_and_wait(&mut self, sig: i32) -> bool {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        false
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-        }
+    pub fn stop_with(self, sig: i32) -> (bool, String) {
+        self.server.stop_with(sig)
     }
 }
 
@@ -257,20 +191,7 @@ impl Raw {
     }
 }
 
-/// Raises this process's open-file soft limit (the 1,000-subscriber test opens 1,000 sockets).
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
+pub use crate::child::raise_fd_limit;
 
 /// Finds an executable on PATH. In CI (`CI` set) a missing tool fails the test; elsewhere the
 /// test is skipped with a message.

@@ -3,6 +3,8 @@
 //! `redis` crate, raw sockets for byte-exact protocol checks, and `redis-cli` /
 //! `redis-benchmark` when installed.
 
+#[path = "../support/child.rs"]
+mod child;
 mod harness;
 
 mod conn;

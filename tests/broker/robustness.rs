@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{example_path, q, Broker};
+use crate::child::example_path;
+use crate::harness::{q, Broker};
 
 pub fn malformed_input(backend: &str) {
     let b = Broker::start(backend, &[]);

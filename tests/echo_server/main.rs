@@ -3,13 +3,14 @@
 //! Each test starts `examples/echo_server` as a child process on an ephemeral port and talks to
 //! it with plain blocking std sockets (an independent client, not our loop).
 
-mod process;
+#[path = "../support/child.rs"]
+mod child;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use process::Server;
+use child::ChildServer as Server;
 
 fn start(backend: &str, style: &str, extra: &[&str]) -> Server {
     let mut args = vec![

@@ -1,12 +1,16 @@
-//! Runs an example binary as a child process for a test, and always stops it.
+//! An example server run as a child process by a test (included with `#[path]` by the test
+//! binaries that need it): started on an ephemeral port, found through its `LISTENING <addr>`
+//! line, always stopped — SIGTERM, then SIGKILL — even when the test fails.
 //!
 //! Examples are built by `cargo test` next to the test binaries (`target/<profile>/examples/`),
 //! so the path is derived from the running test executable rather than hard-coded.
 
-use std::io::{BufRead, BufReader};
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn example_path(name: &str) -> PathBuf {
@@ -25,32 +29,32 @@ pub fn example_path(name: &str) -> PathBuf {
     path
 }
 
-/// A running example server; killed (SIGTERM, then SIGKILL) when dropped.
-pub struct Server {
+/// A running example server.
+pub struct ChildServer {
     pub child: Child,
     pub addr: SocketAddr,
-    stdout: BufReader<std::process::ChildStdout>,
+    stdout: BufReader<ChildStdout>,
 }
 
-impl Server {
-    /// Starts `name` with `args`, waits for its `LISTENING <addr>` line (10 s at most).
-    pub fn start(name: &str, args: &[&str]) -> Server {
+impl ChildServer {
+    /// Starts example `name` with `args` and waits for its `LISTENING <addr>` line.
+    pub fn start(name: &str, args: &[&str]) -> ChildServer {
         let mut child = Command::new(example_path(name))
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawn example");
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        // Owned by a `Server` from here on, so a failed start still kills and reaps the child.
-        let mut server = Server {
+        // Owned by a `ChildServer` from here on, so a failed start still kills and reaps it.
+        let mut server = ChildServer {
             child,
             addr: ([127, 0, 0, 1], 0).into(),
             stdout,
         };
-        let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut line = String::new();
         loop {
             line.clear();
             let n = server
@@ -59,7 +63,7 @@ impl Server {
                 .expect("read server stdout");
             assert!(
                 n > 0 && Instant::now() < deadline,
-                "server exited before listening"
+                "{name} exited before listening"
             );
             if let Some(addr) = line.trim().strip_prefix("LISTENING ") {
                 server.addr = addr.parse().expect("LISTENING address");
@@ -83,13 +87,13 @@ impl Server {
             .expect("VmRSS")
     }
 
-    /// Sends SIGUSR1 and collects the `STATS` lines (one per loop thread).
-    pub fn stats(&mut self, threads: usize) -> Vec<String> {
+    /// Sends SIGUSR1 and collects `n` lines starting with `STATS ` from stdout.
+    pub fn stats(&mut self, n: usize) -> Vec<String> {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.pid(), libc::SIGUSR1) };
         let mut lines = Vec::new();
         let mut line = String::new();
-        while lines.len() < threads {
+        while lines.len() < n {
             line.clear();
             if self.stdout.read_line(&mut line).unwrap_or(0) == 0 {
                 break;
@@ -101,20 +105,29 @@ impl Server {
         lines
     }
 
-    /// Stops the server with SIGTERM and returns its exit status success.
-    pub fn stop(mut self) -> bool {
-        self.terminate()
+    /// Sends `sig` (SIGTERM or SIGINT); returns whether it exited with success, and the rest of
+    /// its stdout.
+    pub fn stop_with(mut self, sig: i32) -> (bool, String) {
+        let ok = self.signal_and_wait(sig);
+        let mut rest = String::new();
+        let _ = self.stdout.read_to_string(&mut rest);
+        (ok, rest)
     }
 
-    fn terminate(&mut self) -> bool {
+    /// SIGTERM; returns whether it exited with success.
+    pub fn stop(self) -> bool {
+        self.stop_with(libc::SIGTERM).0
+    }
+
+    fn signal_and_wait(&mut self, sig: i32) -> bool {
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        unsafe { libc::kill(self.pid(), sig) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.success();
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -122,10 +135,25 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for ChildServer {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            self.terminate();
+            self.signal_and_wait(libc::SIGTERM);
+        }
+    }
+}
+
+/// Raises this process's open-file soft limit to the hard one (tests that open many sockets).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }
