@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# fanout_compare.sh — pub/sub fan-out: the ringloop broker (io_uring, epoll) against redis-server,
+# in one run, with examples/pubsub_bench as the client.
+#
+# For 1, 10, 100 and 1,000 subscribers, one publisher pipelines PUBLISH (64-byte payloads) and
+# every subscriber must receive every message in order. Server pinned to CPU 0, client (publisher
+# and the subscribers' event loop) to CPU 1. Reported: deliveries/s, publish-to-receive latency
+# percentiles, server CPU per delivery (utime+stime from /proc), errors (lost/reordered).
+#
+# Usage: benches/fanout_compare.sh     (env: DELIVERIES=300000 per cell, SUBS="1 10 100 1000",
+#                                       SERVERS="ringloop-uring ringloop-epoll redis", PIPELINE=16)
+# Output: Markdown on stdout and in target/fanout_compare.md.
+
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DELIVERIES=${DELIVERIES:-300000}
+SUBS=${SUBS:-1 10 100 1000}
+SERVERS=${SERVERS:-ringloop-uring ringloop-epoll redis}
+PIPELINE=${PIPELINE:-16}
+OUT=${OUT:-$ROOT/target/fanout_compare.md}
+PORT=${PORT:-16410}
+BIN=$ROOT/target/release/examples
+(cd "$ROOT" && cargo build --release --example broker --example pubsub_bench) >&2 || exit 1
+command -v redis-server >/dev/null || echo "redis-server not found: skipping it (apt-get install redis-server)" >&2
+
+PID=
+cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
+trap cleanup EXIT INT TERM
+ulimit -n 65536 2>/dev/null || true
+
+start_server() {
+    case $1 in
+        ringloop-uring|ringloop-epoll)
+            taskset -c 0 "$BIN/broker" --port "$PORT" --backend "${1#ringloop-}" >/dev/null 2>&1 & ;;
+        redis)
+            command -v redis-server >/dev/null || return 1
+            taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+                --maxclients 10000 --loglevel warning >/dev/null 2>&1 & ;;
+    esac
+    PID=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$1 did not start" >&2
+    return 1
+}
+
+{
+echo "# Pub/sub fan-out: broker vs redis-server"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) CPUs. Server on CPU 0, pubsub_bench on CPU 1;"
+echo "64-byte payloads, PUBLISH pipelined $PIPELINE deep, ~$DELIVERIES deliveries per cell."
+echo
+echo "| server | subscribers | messages | deliveries/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/delivery | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for server in $SERVERS; do
+    for subs in $SUBS; do
+        start_server "$server" || continue
+        msgs=$(( DELIVERIES / subs )); (( msgs < 300 )) && msgs=300
+        line=$(taskset -c 1 "$BIN/pubsub_bench" --port "$PORT" --subs "$subs" --msgs "$msgs" \
+            --pipeline "$PIPELINE" --server-pid "$PID" | grep '^RESULT')
+        cleanup
+        get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+        echo "| $server | $subs | $msgs | $(get deliveries_per_sec) | $(get p50_us) | $(get p99_us) | $(get p999_us) | $(get server_cpu_us_per_delivery) | $(get errors) |"
+    done
+done
+} | tee "$OUT"
