@@ -96,13 +96,19 @@ fn main() {
             std::process::exit(2);
         };
         let ok = match flag.as_str() {
-            "--host" => Some(host = v.clone()).is_some(),
+            "--host" => {
+                host = v.clone();
+                true
+            }
             "--port" => v.parse().map(|x| port = x).is_ok(),
             "--consumers" => v.parse().map(|x: usize| consumers = x.max(1)).is_ok(),
             "--jobs" => v.parse().map(|x| jobs = x).is_ok(),
             "--size" => v.parse().map(|x: usize| size = x.max(16)).is_ok(),
             "--pipeline" => v.parse().map(|x: usize| pipeline = x.max(1)).is_ok(),
-            "--queue" => Some(queue = v.clone()).is_some(),
+            "--queue" => {
+                queue = v.clone();
+                true
+            }
             "--server-pid" => v.parse().map(|x| server_pid = Some(x)).is_ok(),
             _ => false,
         };
