@@ -23,6 +23,7 @@ impl EventLoop {
         let completions_before = self.stats.completions;
         self.reap_abandoned();
         let timeout = self.wait_timeout(timeout);
+        log::trace!("turn {}: wait {}", self.stats.turns, Wait(timeout));
         let woken = match &mut self.driver {
             #[cfg(ringloop_uring)]
             Driver::Uring(d) => d.wait(timeout, &mut self.ready)?,
@@ -79,6 +80,7 @@ impl EventLoop {
             if slot.cancel_requested {
                 continue;
             }
+            log::trace!("attempt {id} {} (fd ready, or newly armed)", slot.kind);
             match slot.state {
                 State::Once(_) => self.send_to_driver(id, false),
                 State::Multi(_) => self.run_multi_epoll(id),
@@ -147,9 +149,9 @@ impl EventLoop {
             State::Once(entry) => {
                 let kind = slot.kind;
                 log::trace!(
-                    "complete {id} {kind} res={} after {:?}",
+                    "complete {id} {kind} res={} after {}",
                     c.res,
-                    slot.submitted_at.map(|t| t.elapsed())
+                    Since(slot.submitted_at)
                 );
                 slot.parked = Parked::Nowhere;
                 if kind == crate::op::OpKind::Accept && c.res >= 0 {
@@ -212,7 +214,10 @@ impl EventLoop {
                     Driver::Uring(_) => Ok(()),
                 };
                 match parked {
-                    Ok(()) => slot.parked = Parked::Fd(fd),
+                    Ok(()) => {
+                        log::trace!("park {id} fd={fd} {dir:?}");
+                        slot.parked = Parked::Fd(fd)
+                    }
                     Err(e) => self.complete_later(id, -e.raw_os_error().unwrap_or(libc::EIO)),
                 }
             }
@@ -228,11 +233,7 @@ impl EventLoop {
         let Some(slot) = self.inflight.get_mut(id) else {
             return;
         };
-        log::trace!(
-            "end {id} {} after {:?}",
-            slot.kind,
-            slot.submitted_at.map(|t| t.elapsed())
-        );
+        log::trace!("end {id} {} after {}", slot.kind, Since(slot.submitted_at));
         slot.parked = Parked::Nowhere;
         self.stats.completed[slot.kind.index()] += 1;
         self.in_flight -= 1;
@@ -346,5 +347,30 @@ impl EventLoop {
                     .is_some_and(|s| s.parked == Parked::Kernel)
             })
             .collect()
+    }
+}
+
+/// Trace-log helper: how long ago an op was submitted (its clock is read only when tracing).
+struct Since(Option<Instant>);
+
+impl std::fmt::Display for Since {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "{:.1?}", t.elapsed()),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+/// Trace-log helper: a wait timeout.
+struct Wait(Option<Duration>);
+
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("until something happens"),
+            Some(d) if d.is_zero() => f.write_str("none (work queued)"),
+            Some(d) => write!(f, "up to {d:.1?}"),
+        }
     }
 }

@@ -194,6 +194,15 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
             if matches!(step, Step::Item(_) | Step::Final(_)) {
                 lp.stats.completions += 1;
             }
+            if log::log_enabled!(log::Level::Trace) {
+                let what = match &step {
+                    Step::Item(_) => "item",
+                    Step::Final(_) => "last item",
+                    Step::Wait(..) => "would block",
+                    Step::Starved => "no pool buffer free",
+                };
+                log::trace!("{id} {} epoll attempt: {what}", M::KIND);
+            }
             match step {
                 Step::Item(item) => {
                     if let Some(fd) = M::item_fd(&item) {
