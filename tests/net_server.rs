@@ -254,7 +254,81 @@ fn max_conns_refuses_extra_clients(b: Backend) {
     );
 }
 
+/// Streams `total` bytes to each client without ever queueing more than the high-water mark:
+/// it refills from `drained`, the write-side back-pressure hook (what an SSE stream needs).
+struct Streamer {
+    total: usize,
+    chunk: usize,
+    max_unsent: usize,
+}
+
+impl Streamer {
+    fn refill(&mut self, cx: &mut Ctx<'_, usize>, id: ConnId, left: &mut usize, high: usize) {
+        while *left > 0 && cx.unsent(id).unwrap_or(usize::MAX) < high {
+            let n = self.chunk.min(*left);
+            cx.send(id, Bytes::from(vec![b's'; n]));
+            *left -= n;
+            self.max_unsent = self.max_unsent.max(cx.unsent(id).unwrap_or(0));
+        }
+    }
+}
+
+const STREAM_HIGH: usize = 256 << 10;
+
+impl Service for Streamer {
+    type Conn = usize;
+    fn open(&mut self, cx: &mut Ctx<'_, usize>, id: ConnId) -> usize {
+        let mut left = self.total;
+        self.refill(cx, id, &mut left, STREAM_HIGH);
+        left
+    }
+    fn data(&mut self, _: &mut Ctx<'_, usize>, _: ConnId, _: &mut usize, input: &mut BytesMut) {
+        input.clear();
+    }
+    fn drained(&mut self, cx: &mut Ctx<'_, usize>, id: ConnId, left: &mut usize) {
+        self.refill(cx, id, left, STREAM_HIGH);
+    }
+}
+
+fn drained_lets_a_producer_stream_without_buffering(b: Backend) {
+    let mut lp = new_loop(b);
+    let socket = listen("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let options = ServerOptions {
+        high_water: STREAM_HIGH,
+        ..ServerOptions::default()
+    };
+    let total = 32 << 20;
+    let service = Streamer {
+        total,
+        chunk: 64 << 10,
+        max_unsent: 0,
+    };
+    let server = Server::start(&mut lp, socket, service, options);
+    let t = std::thread::spawn(move || {
+        let (_s, mut r) = client(addr);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0usize;
+        while got < total {
+            let n = r.read(&mut buf).unwrap();
+            assert!(n > 0, "stream ended early at {got}");
+            assert!(buf[..n].iter().all(|&c| c == b's'));
+            got += n;
+        }
+        got
+    });
+    assert_eq!(serve_until(&mut lp, t), total);
+    server.call(&mut lp, |svc, _| {
+        assert!(
+            svc.max_unsent <= STREAM_HIGH + (64 << 10),
+            "queued {} bytes at most; the hook should keep it near the mark",
+            svc.max_unsent
+        );
+    });
+}
+
 both_backends!(
+    drained_lets_a_producer_stream_without_buffering,
     request_reply_and_quit,
     fan_out_to_every_connection,
     input_limit_closes_the_connection,

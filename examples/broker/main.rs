@@ -103,6 +103,7 @@ fn main() {
         // maxclients is the service's check (it can change with CONFIG SET and must answer
         // with Redis's error first); the server's own limit stays out of the way.
         max_conns: usize::MAX,
+        high_water: service::HIGH_WATER,
         ..ServerOptions::default()
     };
     let cell: ServerCell = Rc::new(RefCell::new(None));

@@ -40,9 +40,14 @@ use crate::db::{split_qname, Db};
 /// at exit to break the reference cycle through those callbacks).
 pub type ServerCell = Rc<RefCell<Option<Server<Broker>>>>;
 
+/// The connection write queue's high-water mark (`ServerOptions::high_water`).
+pub const HIGH_WATER: usize = 1 << 20;
+
 /// Unsent bytes above which a subscriber's messages wait in its pub/sub outbox (where the
-/// slow-subscriber policy applies) instead of the connection's write queue.
-const PUMP_BUDGET: usize = 256 << 10;
+/// slow-subscriber policy applies) instead of the connection's write queue. Just above the
+/// server's low-water mark (a quarter of `HIGH_WATER`), so that a connection left with a backlog
+/// is always above it and gets a `Service::drained` call once it can take more.
+const PUMP_BUDGET: usize = HIGH_WATER / 4 + 1;
 
 /// Replies buffered for one client before they are handed to the connection mid-batch.
 const FLUSH_AT: usize = 64 << 10;
@@ -316,10 +321,12 @@ pub fn settle(
             b.on_timer(cx);
         })
     });
+    // Backlogs are pumped again from `Service::drained` as connections drain; this timer is
+    // only a safety net (it costs nothing while no subscriber has a backlog).
     if !st.backlog.is_empty() && !st.pump_armed {
         st.pump_armed = true;
         let cell = st.server.clone();
-        cx.lp().timer(Duration::from_millis(2), move |lp| {
+        cx.lp().timer(Duration::from_millis(50), move |lp| {
             with_server(&cell, lp, |b, cx| {
                 b.st.pump_armed = false;
                 b.on_timer(cx);
@@ -546,6 +553,14 @@ impl Service for Broker {
         self.run_client(cx, &mut me, Instant::now());
         self.clients.insert(id, me);
         self.resume_all(cx);
+    }
+
+    /// A connection's write queue drained: move waiting pub/sub messages to it (and to any
+    /// other backlogged subscriber) without waiting for the safety-net timer.
+    fn drained(&mut self, cx: &mut Ctx<'_, ()>, _id: ConnId, _: &mut ()) {
+        if !self.st.backlog.is_empty() {
+            self.on_timer(cx);
+        }
     }
 
     fn closed(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, _: (), reason: &CloseReason) {

@@ -66,6 +66,13 @@ pub trait Service: 'static {
         input: &mut BytesMut,
     );
 
+    /// The connection's unsent output fell to the low-water mark (a quarter of
+    /// [`ServerOptions::high_water`]) after having been above it: a producer that held back
+    /// because the peer was slow may queue more now.
+    fn drained(&mut self, cx: &mut Ctx<'_, Self::Conn>, id: ConnId, conn: &mut Self::Conn) {
+        let _ = (cx, id, conn);
+    }
+
     /// The connection is gone (its state is handed back for cleanup, e.g. unsubscribing).
     fn closed(
         &mut self,
@@ -411,13 +418,39 @@ impl<S: Service> Server<S> {
     fn on_sent(&self, lp: &mut EventLoop, id: ConnId, res: io::Result<usize>, batch: Vec<Bytes>) {
         let resume = {
             let mut inner = self.inner.borrow_mut();
-            let Some(slot) = inner.table.get_mut(id) else {
+            let Inner {
+                service,
+                table,
+                options,
+                touched,
+                ..
+            } = &mut *inner;
+            let Some(slot) = table.get_mut(id) else {
                 return;
             };
             match res {
                 Ok(n) => {
+                    let was_backed_up = !slot.outbox.under_low_water();
                     slot.outbox.sent(batch, n);
-                    slot.outbox.under_low_water() && slot.gate.on_drained()
+                    let drained = was_backed_up && slot.outbox.under_low_water();
+                    let resume = drained && slot.gate.on_drained();
+                    // Tell the service, so a producer that held back (a pub/sub backlog, an SSE
+                    // stream) can go on — the write-side twin of pausing the read side.
+                    if drained && slot.closing.is_none() {
+                        if let Some(mut state) = slot.state.take() {
+                            let mut cx = Ctx {
+                                lp: &mut *lp,
+                                table: &mut *table,
+                                options,
+                                touched: &mut *touched,
+                            };
+                            service.drained(&mut cx, id, &mut state);
+                            if let Some(slot) = table.get_mut(id) {
+                                slot.state = Some(state);
+                            }
+                        }
+                    }
+                    resume
                 }
                 Err(e) => {
                     slot.closing = Some(Closing::Now(CloseReason::IoError(e.to_string())));
