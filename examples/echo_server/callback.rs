@@ -11,7 +11,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId};
 use slab::Slab;
@@ -124,19 +124,21 @@ fn flush(lp: &mut EventLoop, server: &Shared, id: ConnId) {
         return;
     };
     let s = server.clone();
-    let on_sent = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Vec<Bytes>| {
+    let on_sent = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Batch| {
         let reaction = with_conn(&s, id, |e, counters| e.conn.on_sent(res, batch, counters));
         react(lp, &s, id, reaction);
     };
-    if batch.len() == 1 {
-        let buf = batch.into_iter().next().expect("one buffer");
-        lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
-            on_sent(lp, res, vec![buf])
-        });
-    } else {
-        lp.submit_with(op::SendVectored::new(fd, batch), move |lp, (res, bufs)| {
-            on_sent(lp, res, bufs)
-        });
+    match batch {
+        Batch::One(buf) => {
+            lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
+                on_sent(lp, res, Batch::One(buf))
+            });
+        }
+        Batch::Many(bufs) => {
+            lp.submit_with(op::SendVectored::new(fd, bufs), move |lp, (res, bufs)| {
+                on_sent(lp, res, Batch::Many(bufs))
+            });
+        }
     }
 }
 

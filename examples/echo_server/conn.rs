@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use bytes::Bytes;
-use ringloop::net::{Outbox, ReadGate};
+use ringloop::net::{Batch, Outbox, ReadGate};
 use ringloop::PooledBuf;
 
 use crate::Counters;
@@ -91,7 +91,7 @@ impl Conn {
     pub fn on_sent(
         &mut self,
         res: io::Result<usize>,
-        batch: Vec<Bytes>,
+        batch: Batch,
         counters: &Counters,
     ) -> Reaction {
         let n = match res {

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
 use bytes::Bytes;
+use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId, StreamTicket, Ticket};
 use slab::Slab;
@@ -141,8 +142,12 @@ impl Server {
             return;
         };
         let outcome = match &entry.send {
-            Some(SendTicket::One(t)) if t.id() == id => lp.poll(t).map(|(res, b)| (res, vec![b])),
-            Some(SendTicket::Many(t)) if t.id() == id => lp.poll(t),
+            Some(SendTicket::One(t)) if t.id() == id => {
+                lp.poll(t).map(|(res, b)| (res, Batch::One(b)))
+            }
+            Some(SendTicket::Many(t)) if t.id() == id => {
+                lp.poll(t).map(|(res, b)| (res, Batch::Many(b)))
+            }
             _ => None,
         };
         let Some((res, batch)) = outcome else { return };
@@ -160,11 +165,9 @@ impl Server {
         let Some(batch) = entry.conn.outbox.next_batch() else {
             return;
         };
-        let ticket = if batch.len() == 1 {
-            let buf = batch.into_iter().next().expect("one buffer");
-            SendTicket::One(lp.submit(op::Send::new(fd, buf)))
-        } else {
-            SendTicket::Many(lp.submit(op::SendVectored::new(fd, batch)))
+        let ticket = match batch {
+            Batch::One(buf) => SendTicket::One(lp.submit(op::Send::new(fd, buf))),
+            Batch::Many(bufs) => SendTicket::Many(lp.submit(op::SendVectored::new(fd, bufs))),
         };
         let id = match &ticket {
             SendTicket::One(t) => t.id(),

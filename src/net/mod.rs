@@ -14,6 +14,6 @@ mod server;
 
 pub use conn_table::{CloseReason, ConnId};
 pub use listener::{listen, ListenOptions};
-pub use outbox::Outbox;
+pub use outbox::{Batch, Outbox};
 pub use read_gate::{ReadGate, ReadState};
 pub use server::{Ctx, Server, ServerOptions, Service};

@@ -16,6 +16,16 @@ use bytes::Bytes;
 /// Most buffers gathered into one send.
 const MAX_BATCH: usize = 64;
 
+/// What one send takes from an [`Outbox`]: a single buffer (a `Send`), or several gathered into
+/// one `SendVectored`.
+#[derive(Debug)]
+pub enum Batch {
+    /// One buffer.
+    One(Bytes),
+    /// Several buffers, sent in order by one vectored send.
+    Many(Vec<Bytes>),
+}
+
 /// A write queue: at most one send in flight, partial sends requeued in order.
 #[derive(Debug)]
 pub struct Outbox {
@@ -43,22 +53,36 @@ impl Outbox {
     }
 
     /// The next buffers to send, unless a send is already in flight or nothing is queued.
-    pub fn next_batch(&mut self) -> Option<Vec<Bytes>> {
+    pub fn next_batch(&mut self) -> Option<Batch> {
         if self.sending || self.queue.is_empty() {
             return None;
         }
         self.sending = true;
+        // The common case — one reply, one echo — goes out as a plain send, with no vector to
+        // allocate.
+        if self.queue.len() == 1 {
+            return self.queue.pop_front().map(Batch::One);
+        }
         let n = self.queue.len().min(MAX_BATCH);
-        Some(self.queue.drain(..n).collect())
+        Some(Batch::Many(self.queue.drain(..n).collect()))
     }
 
     /// A send of `batch` completed having written `n` bytes: requeue what was not written, in
     /// front, in order.
-    pub fn sent(&mut self, batch: Vec<Bytes>, mut n: usize) {
+    pub fn sent(&mut self, batch: Batch, mut n: usize) {
         self.sending = false;
         self.unsent -= n.min(self.unsent);
+        let bufs = match batch {
+            Batch::One(mut buf) => {
+                if n < buf.len() {
+                    self.queue.push_front(buf.split_off(n));
+                }
+                return;
+            }
+            Batch::Many(bufs) => bufs,
+        };
         let mut rest = Vec::new();
-        for mut buf in batch {
+        for mut buf in bufs {
             if n >= buf.len() {
                 n -= buf.len();
                 continue;
@@ -107,11 +131,19 @@ mod tests {
         o.push(Bytes::from_static(b"abc"));
         o.push(Bytes::from_static(b"def"));
         let batch = o.next_batch().unwrap();
+        assert!(matches!(batch, Batch::Many(ref b) if b.len() == 2));
         assert!(o.next_batch().is_none(), "one send in flight at a time");
         o.sent(batch, 4);
-        let rest = o.next_batch().unwrap();
-        assert_eq!(rest, vec![Bytes::from_static(b"ef")]);
-        o.sent(rest, 2);
+        let Some(Batch::One(rest)) = o.next_batch() else {
+            panic!("one buffer left")
+        };
+        assert_eq!(rest, Bytes::from_static(b"ef"));
+        o.sent(Batch::One(rest), 1);
+        let Some(Batch::One(last)) = o.next_batch() else {
+            panic!("one byte left")
+        };
+        assert_eq!(last, Bytes::from_static(b"f"));
+        o.sent(Batch::One(last), 1);
         assert!(o.is_idle());
     }
 }

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use socket2::Socket;
 
 use super::conn_table::{Closing, Table};
-use super::{CloseReason, ConnId};
+use super::{Batch, CloseReason, ConnId};
 use crate::op::{self, AcceptMulti, RecvMulti};
 use crate::{EventLoop, OpId, PooledBuf};
 
@@ -415,7 +415,7 @@ impl<S: Service> Server<S> {
         self.settle(lp);
     }
 
-    fn on_sent(&self, lp: &mut EventLoop, id: ConnId, res: io::Result<usize>, batch: Vec<Bytes>) {
+    fn on_sent(&self, lp: &mut EventLoop, id: ConnId, res: io::Result<usize>, batch: Batch) {
         let resume = {
             let mut inner = self.inner.borrow_mut();
             let Inner {
@@ -482,7 +482,7 @@ impl<S: Service> Server<S> {
         enum Next {
             Nothing,
             Close(CloseReason),
-            Send(std::os::fd::RawFd, Vec<Bytes>),
+            Send(std::os::fd::RawFd, Batch),
         }
         let (next, pause) = {
             let mut inner = self.inner.borrow_mut();
@@ -514,20 +514,22 @@ impl<S: Service> Server<S> {
             Next::Close(reason) => self.close_now(lp, id, reason),
             Next::Send(fd, batch) => {
                 let weak = self.weak();
-                let done = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Vec<Bytes>| {
+                let done = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Batch| {
                     if let Some(server) = Server::from_weak(&weak) {
                         server.on_sent(lp, id, res, batch);
                     }
                 };
-                if batch.len() == 1 {
-                    let buf = batch.into_iter().next().expect("one buffer");
-                    lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
-                        done(lp, res, vec![buf])
-                    });
-                } else {
-                    lp.submit_with(op::SendVectored::new(fd, batch), move |lp, (res, bufs)| {
-                        done(lp, res, bufs)
-                    });
+                match batch {
+                    Batch::One(buf) => {
+                        lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
+                            done(lp, res, Batch::One(buf))
+                        });
+                    }
+                    Batch::Many(bufs) => {
+                        lp.submit_with(op::SendVectored::new(fd, bufs), move |lp, (res, bufs)| {
+                            done(lp, res, Batch::Many(bufs))
+                        });
+                    }
                 }
             }
         }
