@@ -21,7 +21,8 @@
 #                ringloop-uring-callback ringloop-uring-polling ringloop-uring-blocking
 #                ringloop-epoll-callback ringloop-epoll-polling ringloop-epoll-blocking
 #                (append -nodefer to a ringloop-uring-* name: IORING_SETUP_DEFER_TASKRUN off)
-#                sync tokio mio            (default: the first four, sync, tokio, mio)
+#                sync tokio mio liburing   (default: the first four, sync, tokio, mio;
+#                liburing = benches/peers/liburing_echo, a hand-tuned C floor, needs liburing-dev)
 #   SECS=5       measured seconds per cell        WARMUP=1   warm-up seconds per cell
 #   MATRIX       cells as "conns:size:depth ..."
 #                (default: 1,16,256,1000 conns x 64,4096 B at depth 1, plus 16:64:16)
@@ -33,7 +34,7 @@
 #   BASE_PORT=17000              first port tried; each cell gets a fresh one
 #   NO_BUILD=1                   do not build anything
 #   Binary overrides (setting one also skips building it):
-#   LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER
+#   LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER LIBURING_SERVER
 #
 # Output: a Markdown report (one row per cell: msgs/s, MB/s, p50/p99/p99.9 µs,
 # server CPU µs/msg and %, loadgen CPU %, other CPU % on the machine — high
@@ -80,7 +81,7 @@ IDLE_HOLD=${IDLE_HOLD:-8}
 
 # Binaries: remember which ones were overridden so they are not rebuilt.
 declare -A OVERRIDDEN=()
-for v in LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER; do
+for v in LOADGEN ECHO_SERVER SYNC_SERVER TOKIO_SERVER MIO_SERVER LIBURING_SERVER; do
     [[ -n ${!v:-} ]] && OVERRIDDEN[$v]=1
 done
 LOADGEN=${LOADGEN:-$TARGET/release/examples/loadgen}
@@ -88,6 +89,7 @@ ECHO_SERVER=${ECHO_SERVER:-$TARGET/release/examples/echo_server}
 SYNC_SERVER=${SYNC_SERVER:-$TARGET/release/examples/sync_echo_server}
 TOKIO_SERVER=${TOKIO_SERVER:-$ROOT/benches/peers/tokio_echo/target/release/tokio_echo}
 MIO_SERVER=${MIO_SERVER:-$ROOT/benches/peers/mio_echo/target/release/mio_echo}
+LIBURING_SERVER=${LIBURING_SERVER:-$TARGET/liburing_echo}
 
 log() { echo "echo_compare: $*" >&2; }
 
@@ -95,6 +97,15 @@ for n in "$SECS" "$WARMUP" "$IDLE_CONNS" "$IDLE_HOLD"; do
     [[ $n =~ ^[0-9]+(\.[0-9]+)?$ ]] || { log "SECS/WARMUP/IDLE_CONNS/IDLE_HOLD must be numbers (got '$n')"; exit 2; }
 done
 read -r -a SERVER_LIST <<<"${SERVERS//,/ }"
+# wants PATTERN -> success if a selected server name matches the glob PATTERN.
+wants() {
+    local s
+    for s in "${SERVER_LIST[@]}"; do
+        # shellcheck disable=SC2053  # $1 is a glob on purpose
+        [[ $s == $1 ]] && return 0
+    done
+    return 1
+}
 read -r -a CELLS <<<"$MATRIX"
 for cell in "${CELLS[@]}"; do
     [[ $cell =~ ^[0-9]+:[0-9]+:[0-9]+$ ]] || { log "bad MATRIX cell '$cell' (want conns:size:depth)"; exit 2; }
@@ -119,6 +130,7 @@ server_spec() {
         sync)  SRV_BIN=$SYNC_SERVER ;;
         tokio) SRV_BIN=$TOKIO_SERVER ;;
         mio)   SRV_BIN=$MIO_SERVER ;;
+        liburing) SRV_BIN=$LIBURING_SERVER ;;
         *) return 1 ;;
     esac
 }
@@ -322,6 +334,12 @@ if [[ $NO_BUILD != 1 ]]; then
                 (cd "$ROOT" && cargo build --release --example "$e") || log "build of example $e failed"
             done
         fi
+    fi
+    if wants liburing && [[ -z ${OVERRIDDEN[LIBURING_SERVER]:-} ]]; then
+        # The C floor: needs liburing-dev (Debian) and a C compiler.
+        log "building benches/peers/liburing_echo"
+        cc -O2 -o "$LIBURING_SERVER" "$ROOT/benches/peers/liburing_echo/echo.c" -luring \
+            || log "build of liburing_echo failed (apt-get install liburing-dev)"
     fi
     for p in tokio mio; do
         v=${p^^}_SERVER
