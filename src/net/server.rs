@@ -169,6 +169,47 @@ struct Inner<S: Service> {
     touched: Vec<ConnId>,
 }
 
+impl<S: Service> Inner<S> {
+    /// The service and a [`Ctx`] over everything else: every call into the service goes
+    /// through here.
+    fn parts<'a>(&'a mut self, lp: &'a mut EventLoop) -> (&'a mut S, Ctx<'a, S::Conn>) {
+        let Inner {
+            service,
+            table,
+            options,
+            touched,
+            ..
+        } = self;
+        (
+            service,
+            Ctx {
+                lp,
+                table,
+                options,
+                touched,
+            },
+        )
+    }
+
+    /// Runs `f` with connection `id`'s state lent out of its slot (so the service can hold it and
+    /// the table at once), then puts the state back if the connection still exists. `None` if
+    /// the connection or its state is gone.
+    fn with_conn<R>(
+        &mut self,
+        lp: &mut EventLoop,
+        id: ConnId,
+        f: impl FnOnce(&mut S, &mut Ctx<'_, S::Conn>, &mut S::Conn) -> R,
+    ) -> Option<R> {
+        let mut state = self.table.get_mut(id)?.state.take()?;
+        let (service, mut cx) = self.parts(lp);
+        let r = f(service, &mut cx, &mut state);
+        if let Some(slot) = self.table.get_mut(id) {
+            slot.state = Some(state);
+        }
+        Some(r)
+    }
+}
+
 /// A running server (a cheap handle: clone it into timer callbacks).
 pub struct Server<S: Service> {
     inner: Rc<RefCell<Inner<S>>>,
@@ -212,19 +253,7 @@ impl<S: Service> Server<S> {
     ) -> R {
         let r = {
             let mut inner = self.inner.borrow_mut();
-            let Inner {
-                service,
-                table,
-                options,
-                touched,
-                ..
-            } = &mut *inner;
-            let mut cx = Ctx {
-                lp,
-                table,
-                options,
-                touched,
-            };
+            let (service, mut cx) = inner.parts(lp);
             f(service, &mut cx)
         };
         self.settle(lp);
@@ -301,34 +330,17 @@ impl<S: Service> Server<S> {
         let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
         let id = {
             let mut inner = self.inner.borrow_mut();
-            let Inner {
-                service,
-                table,
-                options,
-                touched,
-                ..
-            } = &mut *inner;
-            let id = table.insert(fd, peer, options.high_water);
-            let over_limit = table.len() > options.max_conns;
-            let mut cx = Ctx {
-                lp: &mut *lp,
-                table: &mut *table,
-                options,
-                touched: &mut *touched,
-            };
+            let inner = &mut *inner;
+            let id = inner.table.insert(fd, peer, inner.options.high_water);
+            let over_limit = inner.table.len() > inner.options.max_conns;
+            let (service, mut cx) = inner.parts(lp);
             let state = service.open(&mut cx, id);
-            if let Some(slot) = table.get_mut(id) {
-                slot.state = Some(state);
-            }
             if over_limit {
                 let reason = CloseReason::Service("max number of clients reached".into());
-                Ctx {
-                    lp: &mut *lp,
-                    table,
-                    options,
-                    touched,
-                }
-                .close_after_flush(id, reason);
+                cx.close_after_flush(id, reason);
+            }
+            if let Some(slot) = inner.table.get_mut(id) {
+                slot.state = Some(state);
             }
             log::debug!("{id} open from {peer:?}");
             id
@@ -356,14 +368,8 @@ impl<S: Service> Server<S> {
         let mut resume = false;
         {
             let mut inner = self.inner.borrow_mut();
-            let Inner {
-                service,
-                table,
-                options,
-                touched,
-                ..
-            } = &mut *inner;
-            let Some(slot) = table.get_mut(id) else {
+            let inner = &mut *inner;
+            let Some(slot) = inner.table.get_mut(id) else {
                 return;
             };
             match item {
@@ -371,23 +377,16 @@ impl<S: Service> Server<S> {
                     slot.input.extend_from_slice(&buf);
                     drop(buf);
                     let mut input = std::mem::take(&mut slot.input);
-                    let mut state = slot.state.take();
-                    if let Some(conn) = state.as_mut() {
-                        let mut cx = Ctx {
-                            lp: &mut *lp,
-                            table: &mut *table,
-                            options,
-                            touched: &mut *touched,
-                        };
-                        service.data(&mut cx, id, conn, &mut input);
-                    }
-                    if let Some(slot) = table.get_mut(id) {
-                        slot.state = state;
-                        if input.len() > options.max_input {
+                    inner.with_conn(lp, id, |service, cx, conn| {
+                        service.data(cx, id, conn, &mut input)
+                    });
+                    let max_input = inner.options.max_input;
+                    if let Some(slot) = inner.table.get_mut(id) {
+                        if input.len() > max_input {
                             slot.closing = Some(Closing::Now(CloseReason::InputLimit(input.len())));
                         }
                         slot.input = input;
-                        touched.push(id);
+                        inner.touched.push(id);
                     }
                 }
                 Ok(Some(_)) => {}
@@ -396,7 +395,7 @@ impl<S: Service> Server<S> {
                     if slot.closing.is_none() {
                         slot.closing = Some(Closing::AfterFlush(CloseReason::PeerClosed));
                     }
-                    touched.push(id);
+                    inner.touched.push(id);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ECANCELED) && slot.gate.is_pausing() => {
                     resume = slot.gate.on_cancelled();
@@ -405,7 +404,7 @@ impl<S: Service> Server<S> {
                     if slot.closing.is_none() {
                         slot.closing = Some(Closing::Now(CloseReason::IoError(e.to_string())));
                     }
-                    touched.push(id);
+                    inner.touched.push(id);
                 }
             }
         }
@@ -418,14 +417,7 @@ impl<S: Service> Server<S> {
     fn on_sent(&self, lp: &mut EventLoop, id: ConnId, res: io::Result<usize>, batch: Batch) {
         let resume = {
             let mut inner = self.inner.borrow_mut();
-            let Inner {
-                service,
-                table,
-                options,
-                touched,
-                ..
-            } = &mut *inner;
-            let Some(slot) = table.get_mut(id) else {
+            let Some(slot) = inner.table.get_mut(id) else {
                 return;
             };
             match res {
@@ -437,18 +429,7 @@ impl<S: Service> Server<S> {
                     // Tell the service, so a producer that held back (a pub/sub backlog, an SSE
                     // stream) can go on — the write-side twin of pausing the read side.
                     if drained && slot.closing.is_none() {
-                        if let Some(mut state) = slot.state.take() {
-                            let mut cx = Ctx {
-                                lp: &mut *lp,
-                                table: &mut *table,
-                                options,
-                                touched: &mut *touched,
-                            };
-                            service.drained(&mut cx, id, &mut state);
-                            if let Some(slot) = table.get_mut(id) {
-                                slot.state = Some(state);
-                            }
-                        }
+                        inner.with_conn(lp, id, |service, cx, conn| service.drained(cx, id, conn));
                     }
                     resume
                 }
@@ -537,14 +518,7 @@ impl<S: Service> Server<S> {
 
     fn close_now(&self, lp: &mut EventLoop, id: ConnId, reason: CloseReason) {
         let mut inner = self.inner.borrow_mut();
-        let Inner {
-            service,
-            table,
-            options,
-            touched,
-            ..
-        } = &mut *inner;
-        let Some(mut slot) = table.remove(id) else {
+        let Some(mut slot) = inner.table.remove(id) else {
             return;
         };
         match &reason {
@@ -552,12 +526,7 @@ impl<S: Service> Server<S> {
             _ => log::info!("{id} ({:?}) closed: {reason}", slot.peer),
         }
         if let Some(state) = slot.state.take() {
-            let mut cx = Ctx {
-                lp: &mut *lp,
-                table,
-                options,
-                touched,
-            };
+            let (service, mut cx) = inner.parts(lp);
             service.closed(&mut cx, id, state, &reason);
         }
         // Close cancels the recv and any send still pending on the fd; their callbacks find no slot.
