@@ -10,7 +10,7 @@ use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{len_u32, result, syscall_res, Attempt, Op, OpKind, Route};
+use super::{filled, has_spare, len_u32, result, spare, syscall_res, Attempt, Op, OpKind, Route};
 
 #[cfg(ringloop_uring)]
 use io_uring::{opcode, squeue::Entry, types::Fd};
@@ -39,37 +39,24 @@ unsafe impl Op for ReadAt {
         Some(self.fd)
     }
     fn validate(&self) -> Result<(), i32> {
-        if self.buf.capacity() == self.buf.len() {
-            return Err(libc::ENOBUFS);
-        }
-        Ok(())
+        has_spare(&self.buf)
     }
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry {
-        let spare = self.buf.spare_capacity_mut();
-        opcode::Read::new(Fd(self.fd), spare.as_mut_ptr().cast(), len_u32(spare.len()))
+        let (ptr, len) = spare(&mut self.buf);
+        opcode::Read::new(Fd(self.fd), ptr, len_u32(len))
             .offset(self.offset)
             .build()
     }
     fn epoll_attempt(&mut self) -> Attempt {
-        let spare = self.buf.spare_capacity_mut();
-        // SAFETY: writes at most spare.len() bytes into our own buffer's spare capacity.
-        let ret = unsafe {
-            libc::pread(
-                self.fd,
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                self.offset as libc::off_t,
-            )
-        };
+        let (ptr, len) = spare(&mut self.buf);
+        // SAFETY: writes at most `len` bytes into our own buffer's spare capacity.
+        let ret = unsafe { libc::pread(self.fd, ptr.cast(), len, self.offset as libc::off_t) };
         Attempt::Done(syscall_res(ret))
     }
-    fn complete(mut self, res: i32) -> Self::Output {
-        if res > 0 {
-            // SAFETY: the kernel initialised `res` bytes of the spare capacity.
-            unsafe { self.buf.set_len(self.buf.len() + res as usize) };
-        }
-        (result(res), self.buf)
+    fn complete(self, res: i32) -> Self::Output {
+        // SAFETY: both backends read into `spare(&mut self.buf)`; `res` is that read's count.
+        unsafe { filled(self.buf, res) }
     }
 }
 

@@ -19,6 +19,8 @@ pub mod multishot;
 pub mod net;
 
 use std::fmt;
+
+use bytes::BytesMut;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -158,6 +160,34 @@ pub(crate) fn done_or_wait(res: i32, fd: RawFd, dir: Direction) -> Attempt {
     } else {
         Attempt::Done(res)
     }
+}
+
+/// The spare capacity of a read buffer (`Recv`, `ReadAt`): where the kernel may write.
+pub(crate) fn spare(buf: &mut BytesMut) -> (*mut u8, usize) {
+    let spare = buf.spare_capacity_mut();
+    (spare.as_mut_ptr().cast(), spare.len())
+}
+
+/// Refuses a read buffer with no spare capacity: a zero-length read would "succeed" with 0,
+/// indistinguishable from end of stream.
+pub(crate) fn has_spare(buf: &BytesMut) -> Result<(), i32> {
+    if buf.capacity() == buf.len() {
+        return Err(libc::ENOBUFS);
+    }
+    Ok(())
+}
+
+/// A read's output: the count, and the buffer with the `res` bytes read appended.
+///
+/// # Safety
+/// When `res > 0`, the kernel must have written `res` bytes at the start of `buf`'s spare
+/// capacity (as a read into [`spare`] does).
+pub(crate) unsafe fn filled(mut buf: BytesMut, res: i32) -> (io::Result<usize>, BytesMut) {
+    if res > 0 {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { buf.set_len(buf.len() + res as usize) };
+    }
+    (result(res), buf)
 }
 
 /// Converts a length to the u32 an SQE holds, capping (a short I/O is always allowed).

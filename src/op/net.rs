@@ -11,7 +11,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use bytes::{Bytes, BytesMut};
 use socket2::{SockAddr, SockAddrStorage};
 
-use super::{done_or_wait, len_u32, result, syscall_res, Attempt, Direction, Op, OpKind};
+use super::{
+    done_or_wait, filled, has_spare, len_u32, result, spare, syscall_res, Attempt, Direction, Op,
+    OpKind,
+};
 
 #[cfg(ringloop_uring)]
 use io_uring::{opcode, squeue::Entry, types::Fd};
@@ -153,11 +156,6 @@ impl Recv {
     pub fn new(fd: RawFd, buf: BytesMut) -> Self {
         Recv { fd, buf }
     }
-
-    fn spare(&mut self) -> (*mut u8, usize) {
-        let spare = self.buf.spare_capacity_mut();
-        (spare.as_mut_ptr().cast(), spare.len())
-    }
 }
 
 // SAFETY: the entry points into `buf`'s heap allocation, which the op owns and never resizes
@@ -171,29 +169,22 @@ unsafe impl Op for Recv {
         Some(self.fd)
     }
     fn validate(&self) -> Result<(), i32> {
-        // A zero-length recv would "succeed" with 0, indistinguishable from end of stream.
-        if self.buf.capacity() == self.buf.len() {
-            return Err(libc::ENOBUFS);
-        }
-        Ok(())
+        has_spare(&self.buf)
     }
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry {
-        let (ptr, len) = self.spare();
+        let (ptr, len) = spare(&mut self.buf);
         opcode::Recv::new(Fd(self.fd), ptr, len_u32(len)).build()
     }
     fn epoll_attempt(&mut self) -> Attempt {
-        let (ptr, len) = self.spare();
+        let (ptr, len) = spare(&mut self.buf);
         // SAFETY: ptr..ptr+len is the spare capacity of our own buffer.
         let ret = unsafe { libc::recv(self.fd, ptr.cast(), len, libc::MSG_DONTWAIT) };
         done_or_wait(syscall_res(ret), self.fd, Direction::Read)
     }
-    fn complete(mut self, res: i32) -> Self::Output {
-        if res > 0 {
-            // SAFETY: the kernel initialised `res` bytes of the spare capacity.
-            unsafe { self.buf.set_len(self.buf.len() + res as usize) };
-        }
-        (result(res), self.buf)
+    fn complete(self, res: i32) -> Self::Output {
+        // SAFETY: both backends read into `spare(&mut self.buf)`; `res` is that read's count.
+        unsafe { filled(self.buf, res) }
     }
 }
 
