@@ -25,24 +25,9 @@ BROKER=${BROKER:-$ROOT/target/release/examples/broker}
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found (apt-get install redis-tools)" >&2; exit 1; }
 [[ -x $BROKER ]] || (cd "$ROOT" && cargo build --release --example broker) || exit 1
 
-PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
-trap cleanup EXIT INT TERM
+# shellcheck source=benches/redis_servers.sh
+source "$ROOT/benches/redis_servers.sh"
 
-start_server() {
-    case $1 in
-        ringloop-uring|ringloop-epoll)
-            taskset -c 0 "$BROKER" --port "$PORT" --backend "${1#ringloop-}" >/dev/null 2>&1 & ;;
-        redis)
-            taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-                --daemonize no --loglevel warning >/dev/null 2>&1 & ;;
-    esac
-    PID=$!
-    for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-    echo "$1 did not start" >&2; return 1
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 ticks_per_sec=$(getconf CLK_TCK)
 
 {

@@ -20,31 +20,12 @@ PIPELINE=${PIPELINE:-16}
 OUT=${OUT:-$ROOT/target/fanout_compare.md}
 PORT=${PORT:-16410}
 BIN=$ROOT/target/release/examples
+BROKER=$BIN/broker
 (cd "$ROOT" && cargo build --release --example broker --example pubsub_bench) >&2 || exit 1
-command -v redis-server >/dev/null || echo "redis-server not found: skipping it (apt-get install redis-server)" >&2
 
-PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
-trap cleanup EXIT INT TERM
+# shellcheck source=benches/redis_servers.sh
+source "$ROOT/benches/redis_servers.sh"
 ulimit -n 65536 2>/dev/null || true
-
-start_server() {
-    case $1 in
-        ringloop-uring|ringloop-epoll)
-            taskset -c 0 "$BIN/broker" --port "$PORT" --backend "${1#ringloop-}" >/dev/null 2>&1 & ;;
-        redis)
-            command -v redis-server >/dev/null || return 1
-            taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-                --maxclients 10000 --loglevel warning >/dev/null 2>&1 & ;;
-    esac
-    PID=$!
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "$1 did not start" >&2
-    return 1
-}
 
 {
 echo "# Pub/sub fan-out: broker vs redis-server"

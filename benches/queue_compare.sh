@@ -19,29 +19,11 @@ SERVERS=${SERVERS:-ringloop-uring ringloop-epoll redis}
 OUT=${OUT:-$ROOT/target/queue_compare.md}
 PORT=${PORT:-16430}
 BIN=$ROOT/target/release/examples
+BROKER=$BIN/broker
 (cd "$ROOT" && cargo build --release --example broker --example queue_bench) >&2 || exit 1
 
-PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
-trap cleanup EXIT INT TERM
-
-start_server() {
-    case $1 in
-        ringloop-uring|ringloop-epoll)
-            taskset -c 0 "$BIN/broker" --port "$PORT" --backend "${1#ringloop-}" >/dev/null 2>&1 & ;;
-        redis)
-            command -v redis-server >/dev/null || { echo "redis-server not found: skipped" >&2; return 1; }
-            taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-                --loglevel warning >/dev/null 2>&1 & ;;
-    esac
-    PID=$!
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "$1 did not start" >&2
-    return 1
-}
+# shellcheck source=benches/redis_servers.sh
+source "$ROOT/benches/redis_servers.sh"
 
 {
 echo "# Job hand-off (LPUSH → BRPOP): broker vs redis-server"
