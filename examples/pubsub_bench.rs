@@ -13,6 +13,9 @@
 //! With `--server-pid PID` it also reads the server's CPU time (utime+stime, /proc) around the
 //! run and reports server CPU per delivery. The last line is machine-readable (`RESULT ...`).
 
+#[path = "shared/process.rs"]
+mod process;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -22,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
+use process::{cpu_ticks, cpu_us_per};
 use ringloop::op::RecvMulti;
-use ringloop::proto::resp::{ReplyDecoder, Value};
+use ringloop::proto::resp::{self, ReplyDecoder, Value};
 use ringloop::EventLoop;
 
 const USAGE: &str = "\
@@ -94,13 +98,10 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+/// One request as RESP bytes (the crate's own client-side encoder).
+fn command(args: &[&[u8]]) -> BytesMut {
+    let mut out = BytesMut::new();
+    resp::write_command(&mut out, args);
     out
 }
 
@@ -140,13 +141,6 @@ struct Totals {
     delivered: AtomicU64,
     errors: AtomicU64,
     done: AtomicBool,
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn main() {
@@ -198,13 +192,13 @@ fn main() {
     let mut receivers_seen = 0i64;
     while seq < args.msgs {
         let batch = args.pipeline.min((args.msgs - seq) as usize);
-        let mut out = Vec::new();
+        let mut out = BytesMut::new();
         for _ in 0..batch {
             let mut payload = vec![b'x'; args.size];
             let sent_ns = base.elapsed().as_nanos() as u64;
             payload[..8].copy_from_slice(&sent_ns.to_le_bytes());
             payload[8..16].copy_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&command(&[b"PUBLISH", args.channel.as_bytes(), &payload]));
+            resp::write_command(&mut out, &[b"PUBLISH", args.channel.as_bytes(), &payload]);
             seq += 1;
         }
         publisher.write_all(&out).expect("publish");
@@ -226,14 +220,7 @@ fn main() {
     let hist = receiver.join().expect("receiver thread");
     let delivered = totals.delivered.load(Ordering::Relaxed);
     let errors = totals.errors.load(Ordering::Relaxed) + expected.saturating_sub(delivered);
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu_per_delivery = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if delivered > 0 => {
-            format!("{:.3}", (b - a) as f64 / hz * 1e6 / delivered as f64)
-        }
-        _ => "n/a".into(),
-    };
+    let cpu_per_delivery = cpu_us_per(cpu0, cpu1, delivered);
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
     println!(
         "published {} messages in {publish_secs:.2} s; PUBLISH reported {receivers_seen} receivers",

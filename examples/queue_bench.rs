@@ -9,6 +9,9 @@
 //! cargo run --release --example queue_bench -- --port 6380 --consumers 4 --jobs 100000
 //! ```
 
+#[path = "shared/process.rs"]
+mod process;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +20,8 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
-use ringloop::proto::resp::{ReplyDecoder, Value};
+use process::{cpu_ticks, cpu_us_per};
+use ringloop::proto::resp::{self, ReplyDecoder, Value};
 
 const USAGE: &str = "\
 queue_bench: LPUSH producer, BRPOP consumers, over RESP
@@ -35,13 +39,10 @@ OPTIONS:
   --server-pid PID   measure the server's CPU time per job
   -h, --help         this text";
 
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+/// One request as RESP bytes (the crate's own client-side encoder).
+fn command(args: &[&[u8]]) -> BytesMut {
+    let mut out = BytesMut::new();
+    resp::write_command(&mut out, args);
     out
 }
 
@@ -73,12 +74,6 @@ impl Conn {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn main() {
@@ -169,12 +164,12 @@ fn main() {
     let mut seq = 0u64;
     while seq < jobs {
         let batch = pipeline.min((jobs - seq) as usize);
-        let mut out = Vec::new();
+        let mut out = BytesMut::new();
         for _ in 0..batch {
             let mut job = vec![b'j'; size];
             job[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_le_bytes());
             job[8..16].copy_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&command(&[b"LPUSH", queue.as_bytes(), &job]));
+            resp::write_command(&mut out, &[b"LPUSH", queue.as_bytes(), &job]);
             seq += 1;
         }
         producer.s.write_all(&out).expect("push");
@@ -194,12 +189,7 @@ fn main() {
     let duplicated = seen.iter().filter(|&&n| n > 1).count();
     let h = hist.lock().unwrap();
     let q = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => format!("{:.3}", (b - a) as f64 / hz * 1e6 / jobs as f64),
-        _ => "n/a".into(),
-    };
+    let cpu = cpu_us_per(cpu0, cpu1, jobs);
     let errors = lost + duplicated;
     println!(
         "{jobs} jobs through {consumers} consumers in {secs:.2} s = {:.0} jobs/s; latency us p50={:.1} p99={:.1} p99.9={:.1}; lost {lost}, duplicated {duplicated}",
