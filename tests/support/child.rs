@@ -143,17 +143,8 @@ impl Drop for ChildServer {
     }
 }
 
-/// Raises this process's open-file soft limit to the hard one (tests that open many sockets).
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
+/// Raises this process's open-file soft limit (tests that open many sockets): the examples' own.
+#[path = "../../examples/shared/process.rs"]
+mod process;
+#[allow(unused_imports)] // not every test binary opens many sockets
+pub use process::raise_fd_limit;
