@@ -327,7 +327,44 @@ fn drained_lets_a_producer_stream_without_buffering(b: Backend) {
     });
 }
 
+/// Two ports, one server: a connection on the second listener is told apart by `Ctx::listener`
+/// and reached by an `ALL` sent on the first; stopping closes both ports.
+fn two_listeners_share_one_table(b: Backend) {
+    let (mut lp, server, addr) = start(b, ServerOptions::default());
+    let socket = listen("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).unwrap();
+    let addr2 = socket.local_addr().unwrap().as_socket().unwrap();
+    let second = server.add_listener(&mut lp, socket);
+    assert_eq!(second.index(), 1);
+    let t = std::thread::spawn(move || {
+        let (s2, mut r2) = client(addr2);
+        let (mut s1, mut r1) = client(addr);
+        s1.write_all(b"ALL hi\n").unwrap();
+        ((line(&mut r1), line(&mut r2)), (s1, s2))
+    });
+    // The clients stay connected (returned from the thread) while the origins are checked.
+    let (got, _clients) = serve_until(&mut lp, t);
+    assert_eq!(got, ("hi\n".into(), "hi\n".into()));
+    let origins = server.call(&mut lp, |_, cx| {
+        let mut o: Vec<usize> = cx
+            .conn_ids()
+            .into_iter()
+            .filter_map(|id| cx.listener(id))
+            .map(|l| l.index())
+            .collect();
+        o.sort();
+        o
+    });
+    assert_eq!(origins, vec![0, 1]);
+    server.stop_accepting(&mut lp);
+    for _ in 0..20 {
+        lp.run_once(Some(Duration::from_millis(5))).unwrap();
+    }
+    assert!(TcpStream::connect(addr).is_err(), "first port still open");
+    assert!(TcpStream::connect(addr2).is_err(), "second port still open");
+}
+
 both_backends!(
+    two_listeners_share_one_table,
     drained_lets_a_producer_stream_without_buffering,
     request_reply_and_quit,
     fan_out_to_every_connection,

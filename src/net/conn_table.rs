@@ -40,6 +40,22 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// Which of a [`Server`](super::Server)'s listening sockets accepted a connection: a server
+/// can serve several ports (say RESP and HTTP) over one connection table, so one service can
+/// reach all its connections (a publish on one port fans out to subscribers on the other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(pub(crate) u16);
+
+impl ListenerId {
+    /// The first listener: the one given to [`Server::start`](super::Server::start).
+    pub const FIRST: ListenerId = ListenerId(0);
+
+    /// Its position in the order the listeners were added (0 for the first).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// Why a connection was closed (logged, and passed to [`Service::closed`](super::Service::closed)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -85,6 +101,7 @@ pub(crate) enum Closing {
 
 pub(crate) struct Slot<C> {
     pub serial: u32,
+    pub listener: ListenerId,
     pub fd: Option<OwnedFd>,
     pub peer: Option<SocketAddr>,
     pub input: BytesMut,
@@ -121,12 +138,14 @@ impl<C> Table<C> {
         &mut self,
         fd: OwnedFd,
         peer: Option<SocketAddr>,
+        listener: ListenerId,
         high_water: usize,
     ) -> ConnId {
         let serial = self.next_serial;
         self.next_serial = self.next_serial.wrapping_add(1).max(1);
         let key = self.slots.insert(Slot {
             serial,
+            listener,
             fd: Some(fd),
             peer,
             input: BytesMut::new(),

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use socket2::Socket;
 
 use super::conn_table::{Closing, Table};
-use super::{Batch, CloseReason, ConnId};
+use super::{Batch, CloseReason, ConnId, ListenerId};
 use crate::op::{self, AcceptMulti, RecvMulti};
 use crate::{EventLoop, OpId, PooledBuf};
 
@@ -139,6 +139,11 @@ impl<C> Ctx<'_, C> {
         self.table.get(id).map(|s| s.outbox.unsent())
     }
 
+    /// The listener that accepted `id` (which port, when the server has several).
+    pub fn listener(&self, id: ConnId) -> Option<ListenerId> {
+        self.table.get(id).map(|s| s.listener)
+    }
+
     /// The peer's address.
     pub fn peer(&self, id: ConnId) -> Option<std::net::SocketAddr> {
         self.table.get(id).and_then(|s| s.peer)
@@ -164,9 +169,14 @@ struct Inner<S: Service> {
     service: S,
     table: Table<S::Conn>,
     options: ServerOptions,
-    listener: Option<Socket>,
-    accept_op: Option<OpId>,
+    listeners: Vec<Listening>,
     touched: Vec<ConnId>,
+}
+
+/// A listening socket and its multishot accept.
+struct Listening {
+    socket: Option<Socket>,
+    accept_op: Option<OpId>,
 }
 
 impl<S: Service> Inner<S> {
@@ -236,13 +246,28 @@ impl<S: Service> Server<S> {
                 service,
                 table: Table::default(),
                 options,
-                listener: Some(listener),
-                accept_op: None,
+                listeners: Vec::new(),
                 touched: Vec::new(),
             })),
         };
-        server.accept(lp);
+        server.add_listener(lp, listener);
         server
+    }
+
+    /// Starts accepting on another socket too. Its connections share the table, the options
+    /// and the service; [`Ctx::listener`] tells them apart.
+    pub fn add_listener(&self, lp: &mut EventLoop, listener: Socket) -> ListenerId {
+        let id = {
+            let mut inner = self.inner.borrow_mut();
+            let index = u16::try_from(inner.listeners.len()).expect("at most 65,536 listeners");
+            inner.listeners.push(Listening {
+                socket: Some(listener),
+                accept_op: None,
+            });
+            ListenerId(index)
+        };
+        self.accept(lp, id);
+        id
     }
 
     /// Runs `f` with the service and a [`Ctx`] (from a timer or posted closure), then flushes.
@@ -265,17 +290,23 @@ impl<S: Service> Server<S> {
         self.inner.borrow().table.len()
     }
 
-    /// Stops accepting and closes the listening socket; open connections go on.
+    /// Stops accepting and closes the listening sockets; open connections go on.
     pub fn stop_accepting(&self, lp: &mut EventLoop) {
-        let (op, listener) = {
+        let stopped: Vec<_> = {
             let mut inner = self.inner.borrow_mut();
-            (inner.accept_op.take(), inner.listener.take())
+            inner
+                .listeners
+                .iter_mut()
+                .map(|l| (l.accept_op.take(), l.socket.take()))
+                .collect()
         };
-        if let Some(op) = op {
-            lp.cancel(op);
-        }
-        if let Some(listener) = listener {
-            lp.submit_with(op::Close::new(OwnedFd::from(listener)), |_, _| {});
+        for (op, socket) in stopped {
+            if let Some(op) = op {
+                lp.cancel(op);
+            }
+            if let Some(socket) = socket {
+                lp.submit_with(op::Close::new(OwnedFd::from(socket)), |_, _| {});
+            }
         }
     }
 
@@ -297,8 +328,14 @@ impl<S: Service> Server<S> {
         weak.upgrade().map(|inner| Server { inner })
     }
 
-    fn accept(&self, lp: &mut EventLoop) {
-        let Some(fd) = self.inner.borrow().listener.as_ref().map(|l| l.as_raw_fd()) else {
+    fn accept(&self, lp: &mut EventLoop, lid: ListenerId) {
+        let fd = self
+            .inner
+            .borrow()
+            .listeners
+            .get(lid.index())
+            .and_then(|l| l.socket.as_ref().map(|s| s.as_raw_fd()));
+        let Some(fd) = fd else {
             return;
         };
         let weak = self.weak();
@@ -307,31 +344,37 @@ impl<S: Service> Server<S> {
                 return;
             };
             match accepted {
-                Ok(fd) => server.on_accept(lp, fd),
+                Ok(fd) => server.on_accept(lp, lid, fd),
                 Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
                 Err(e) => {
                     // EMFILE/ENFILE and the like end the stream: retry shortly rather than stop
                     // serving for good.
                     log::warn!("accept failed: {e}; retrying in 100 ms");
-                    server.inner.borrow_mut().accept_op = None;
+                    server.listening(lid, |l| l.accept_op = None);
                     let server = server.clone();
                     lp.timer(std::time::Duration::from_millis(100), move |lp| {
-                        server.accept(lp)
+                        server.accept(lp, lid)
                     });
                 }
             }
         });
-        self.inner.borrow_mut().accept_op = Some(op);
+        self.listening(lid, |l| l.accept_op = Some(op));
     }
 
-    fn on_accept(&self, lp: &mut EventLoop, fd: OwnedFd) {
+    fn listening(&self, lid: ListenerId, f: impl FnOnce(&mut Listening)) {
+        if let Some(l) = self.inner.borrow_mut().listeners.get_mut(lid.index()) {
+            f(l);
+        }
+    }
+
+    fn on_accept(&self, lp: &mut EventLoop, lid: ListenerId, fd: OwnedFd) {
         let sock = socket2::SockRef::from(&fd);
         let _ = sock.set_tcp_nodelay(true);
         let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
         let id = {
             let mut inner = self.inner.borrow_mut();
             let inner = &mut *inner;
-            let id = inner.table.insert(fd, peer, inner.options.high_water);
+            let id = inner.table.insert(fd, peer, lid, inner.options.high_water);
             let over_limit = inner.table.len() > inner.options.max_conns;
             let (service, mut cx) = inner.parts(lp);
             let state = service.open(&mut cx, id);
