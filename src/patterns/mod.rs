@@ -8,6 +8,10 @@
 //! * [`pushpull`]: named job queues bounded by count and bytes, priorities and delays, pull now or
 //!   wait (long polling, first-come first-served), at-most-once pop or at-least-once reserve with
 //!   leases, ack / nack / touch, redelivery and dead-lettering, per-consumer prefetch, stats.
+//! * [`pool`]: a client-side connection pool on the loop — checkouts in three styles (FCFS
+//!   waiters, bounded queue), min idle / max size, idle timeout, jittered lifetime, connect
+//!   timeout, reconnect backoff, broken and dirty connections discarded, health checks, stats. The exception to the "plain
+//!   data structure" shape below: a pool owns sockets and lives on an [`EventLoop`](crate::EventLoop).
 //! * [`Waiters`]: the long-poll piece both use — FIFO waiters per key with deadlines.
 //! * [`Glob`]: Redis' glob rules. [`LatencyHistogram`]: the histogram the patterns record into.
 //!
@@ -27,6 +31,7 @@
 
 pub mod glob;
 pub mod latency;
+pub mod pool;
 pub mod pubsub;
 pub mod pushpull;
 pub mod timed;
