@@ -28,6 +28,15 @@ OPTIONS:
   --pubsub-soft-seconds SECS  ... for longer than this                   [default: 60]
   --query-buffer-limit BYTES  close a client with more unparsed input    [default: 1gb]
   --backend B                 uring | epoll | auto                       [default: auto]
+
+HTTP FRONT (the same channels and queues over HTTP: polling, long polling, SSE, a live page):
+  --http-port N|off           HTTP port on the --bind address (0 = any)  [default: 8080]
+  --http-cors ORIGIN          Access-Control-Allow-Origin for every answer [default: none]
+  --history N                 messages a channel keeps once HTTP used it [default: 1000]
+  --sse-heartbeat SECS        comment line sent to idle SSE streams      [default: 15]
+  --http-request-timeout SECS close a connection whose request is still incomplete [default: 10]
+  --http-max-body BYTES       largest request body (413 above)           [default: 1mb]
+  --http-queue-max N          jobs a queue holds before HTTP pushes get 429 [default: 100000]
   -h, --help                  this text
 
 Byte sizes accept the suffixes kb, mb, gb (1024-based, as Redis). On SIGINT/SIGTERM the broker
@@ -49,6 +58,14 @@ pub struct Config {
     pub pubsub_soft_time: Duration,
     pub query_buffer_limit: usize,
     pub backend: Backend,
+    /// `None`: no HTTP front.
+    pub http_port: Option<u16>,
+    pub http_cors: Option<String>,
+    pub history: usize,
+    pub sse_heartbeat: Duration,
+    pub http_request_timeout: Duration,
+    pub http_max_body: usize,
+    pub http_queue_max: usize,
 }
 
 impl Default for Config {
@@ -65,6 +82,13 @@ impl Default for Config {
             pubsub_soft_time: Duration::from_secs(60),
             query_buffer_limit: 1 << 30,
             backend: Backend::Auto,
+            http_port: Some(8080),
+            http_cors: None,
+            history: 1000,
+            sse_heartbeat: Duration::from_secs(15),
+            http_request_timeout: Duration::from_secs(10),
+            http_max_body: 1 << 20,
+            http_queue_max: 100_000,
         }
     }
 }
@@ -72,6 +96,10 @@ impl Default for Config {
 impl Config {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_port.map(|p| SocketAddr::new(self.bind, p))
     }
 
     /// The slow-subscriber policy new subscribers get (Redis's `client-output-buffer-limit
@@ -190,6 +218,17 @@ fn parse_num(v: &str) -> Result<usize, String> {
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())
 }
 
+/// Seconds, fractions allowed (`0.5`), at least a millisecond.
+fn parse_secs(v: &str) -> Result<Duration, String> {
+    let secs: f64 = v
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err("must be a positive number of seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(1)))
+}
+
 fn parse_yes_no(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
@@ -251,6 +290,16 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, Stri
                 cfg.query_buffer_limit = parse_bytes(&value).map_err(|e| bad(&e))?
             }
             "--backend" => cfg.backend = value.parse().map_err(|e: String| bad(&e))?,
+            "--http-port" if value == "off" => cfg.http_port = None,
+            "--http-port" => cfg.http_port = Some(value.parse().map_err(|e| bad(&e))?),
+            "--http-cors" => cfg.http_cors = (!value.is_empty()).then(|| value.clone()),
+            "--history" => cfg.history = parse_num(&value).map_err(|e| bad(&e))?,
+            "--sse-heartbeat" => cfg.sse_heartbeat = parse_secs(&value).map_err(|e| bad(&e))?,
+            "--http-request-timeout" => {
+                cfg.http_request_timeout = parse_secs(&value).map_err(|e| bad(&e))?
+            }
+            "--http-max-body" => cfg.http_max_body = parse_bytes(&value).map_err(|e| bad(&e))?,
+            "--http-queue-max" => cfg.http_queue_max = parse_num(&value).map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {flag} (see --help)")),
         }
     }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ringloop::patterns::pushpull::{
-    ConsumerId, ConsumerOptions, End, PullRequest, Pulled, PushOptions, QueueConfig, Queues,
+    ConsumerId, ConsumerOptions, End, JobId, PullRequest, Pulled, PushOptions, QueueConfig, Queues,
     QueuesConfig,
 };
 
@@ -180,15 +180,50 @@ impl Db {
         got
     }
 
-    /// Like Redis, an emptied list stops existing.
+    /// Like Redis, an emptied list stops existing. The queue behind it survives while it still
+    /// holds jobs reserved over HTTP (or delayed): deleting it would end their leases and lose
+    /// the jobs; [`Db::relist`] brings the key back when one of them returns.
     pub fn drop_if_empty(&mut self, db: usize, key: &[u8]) {
         if let Some(Entry::List) = self.keys[db].get(key) {
             let name = qname(db, key);
             if self.queues.is_empty(&name) {
                 self.keys[db].remove(key);
-                self.queues.delete(&name);
+                let held = self
+                    .queues
+                    .stats(&name)
+                    .is_some_and(|s| s.reserved + s.delayed > 0);
+                if !held {
+                    self.queues.delete(&name);
+                }
             }
         }
+    }
+
+    /// Makes `key` a list again if its queue has ready jobs (a nacked or expired job came back
+    /// to a list that had been emptied meanwhile).
+    pub fn relist(&mut self, db: usize, key: &Bytes) {
+        if !self.keys[db].contains_key(&key[..]) && !self.queues.is_empty(&qname(db, key)) {
+            self.keys[db].insert(key.clone(), Entry::List);
+        }
+    }
+
+    /// Pushes one element at the head (`LPUSH key payload`), returning the job id it got.
+    pub fn push_job(
+        &mut self,
+        db: usize,
+        key: &Bytes,
+        payload: Bytes,
+        now: Instant,
+    ) -> Result<JobId, WrongType> {
+        self.list_or_none(db, key)?;
+        let name = qname(db, key);
+        // The queue has no limits (see `new`): the HTTP front applies its own before this.
+        let id = self
+            .queues
+            .push(&name, payload, PushOptions::default().front(), now)
+            .unwrap_or(JobId(0));
+        self.keys[db].insert(key.clone(), Entry::List);
+        Ok(id)
     }
 
     /// The elements of a list, head first.

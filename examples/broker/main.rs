@@ -25,6 +25,7 @@ mod client;
 mod commands;
 mod config;
 mod db;
+mod http;
 mod info;
 #[path = "../shared/process.rs"]
 mod process;
@@ -107,15 +108,39 @@ fn main() {
         ..ServerOptions::default()
     };
     let cell: ServerCell = Rc::new(RefCell::new(None));
+    let http_cfg = cfg.http_addr();
     let broker = Broker::new(cfg, laddr, backend, cell.clone());
     let server = Server::start(&mut lp, listener, broker, options);
     *cell.borrow_mut() = Some(server.clone());
+    // The HTTP front is another listener of the same server: one table, one state.
+    let http_addr = match http_cfg {
+        Some(addr) => match listen(addr, ListenOptions::default()) {
+            Ok(socket) => {
+                let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+                let lid = server.add_listener(&mut lp, socket);
+                server.call(&mut lp, |b, _| b.st.http.listener = Some(lid));
+                local
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on {addr} for HTTP: {e}
+                     (choose another port with --http-port N, or turn HTTP off with --http-port off)"
+                );
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     // Once a second, like Redis's serverCron: idle timeouts.
     let cron_cell = cell.clone();
     let cron = lp.timer_repeat(Duration::from_secs(1), move |lp| {
         with_server(&cron_cell, lp, |b, cx| b.cron(cx))
     });
 
+    if let Some(addr) = http_addr {
+        log::info!("HTTP front on http://{addr}/ (polling, long polling, SSE, queues, /stats)");
+        say(&format!("HTTP LISTENING {addr}"));
+    }
     if let Some(addr) = laddr {
         say(&format!("LISTENING {addr}"));
     }

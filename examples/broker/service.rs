@@ -26,7 +26,7 @@ use ringloop::net::{CloseReason, ConnId, Ctx, Server, Service};
 use ringloop::patterns::pubsub::{
     BytesEncoder, Format, Message, Outgoing, PubSub, PubSubConfig, PubSubError, SubscriberId,
 };
-use ringloop::patterns::pushpull::{End, Event};
+use ringloop::patterns::pushpull::{ConsumerOptions, End, Event};
 use ringloop::patterns::{DeadlineTimer, WaiterId};
 use ringloop::proto::resp::{Command, Protocol, SharedFrame};
 use ringloop::EventLoop;
@@ -35,6 +35,7 @@ use crate::client::{BlockKind, Client};
 use crate::commands;
 use crate::config::Config;
 use crate::db::{split_qname, Db};
+use crate::http::{self, HttpState};
 
 /// The server handle, reachable from timer callbacks (set once the server is started, cleared
 /// at exit to break the reference cycle through those callbacks).
@@ -68,6 +69,11 @@ type EncodeFn = fn(Format, &Message, Option<&Bytes>) -> Bytes;
 /// The hub's encoder: a `message` / `pmessage` frame, encoded once per route and RESP version
 /// and shared (as `Bytes`) by every subscriber on it.
 fn encode_frame(format: Format, msg: &Message, pattern: Option<&Bytes>) -> Bytes {
+    match format {
+        http::SSE => return http::channels::encode_sse(msg),
+        http::LONGPOLL => return Bytes::new(),
+        _ => {}
+    }
     let proto = if format == RESP3 {
         Protocol::Resp3
     } else {
@@ -118,6 +124,8 @@ pub struct State {
     pub server: ServerCell,
     pub stats: Stats,
     pub started: Instant,
+    /// The HTTP front's connections and what they wait on.
+    pub http: HttpState,
 }
 
 pub struct Broker {
@@ -142,13 +150,15 @@ impl Broker {
         backend: String,
         server: ServerCell,
     ) -> Broker {
+        let mut db = Db::new();
+        let http_consumer = db.queues.add_consumer(ConsumerOptions::default());
         Broker {
             clients: HashMap::new(),
             st: State {
                 cfg,
                 laddr,
                 backend,
-                db: Db::new(),
+                db,
                 hub: PubSub::with_encoder(
                     BytesEncoder(encode_frame as EncodeFn),
                     PubSubConfig::default(),
@@ -164,6 +174,7 @@ impl Broker {
                 server,
                 stats: Stats::default(),
                 started: Instant::now(),
+                http: HttpState::new(http_consumer),
             },
         }
     }
@@ -226,13 +237,38 @@ impl Broker {
 
     /// Resumes clients unblocked meanwhile (their pipelined commands waited for the reply).
     fn resume_all(&mut self, cx: &mut Ctx<'_, ()>) {
-        while let Some(conn) = self.st.resume.pop_front() {
-            let Some(mut c) = self.clients.remove(&conn) else {
-                continue;
-            };
-            self.run_client(cx, &mut c, Instant::now());
-            self.clients.insert(conn, c);
+        loop {
+            if let Some(conn) = self.st.resume.pop_front() {
+                let Some(mut c) = self.clients.remove(&conn) else {
+                    continue;
+                };
+                self.run_client(cx, &mut c, Instant::now());
+                self.clients.insert(conn, c);
+            } else if let Some(conn) = self.st.http.resume.pop() {
+                self.run_http(cx, conn);
+            } else {
+                return;
+            }
         }
+    }
+
+    /// Serves an HTTP connection's requests, one at a time, until one waits or input runs out.
+    fn run_http(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId) {
+        loop {
+            let now = Instant::now();
+            let Some(req) = http::next_request(&mut self.st, cx, id, now) else {
+                return;
+            };
+            http::route(&mut self.st, cx, id, req, now);
+            // A publish or push may have woken subscribers, long polls or blocked clients.
+            settle(&mut self.st, &mut self.clients, None, cx, now);
+        }
+    }
+
+    /// A long poll's wait ended (its timer).
+    pub fn http_wait_ended(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, sid: SubscriberId) {
+        http::channels::longpoll_expired(&mut self.st, cx, id, sid);
+        self.resume_all(cx);
     }
 
     /// Timed work: blocked pops timing out, subscribers with a backlog.
@@ -245,6 +281,7 @@ impl Broker {
     /// Once a second: idle timeouts (Redis's `serverCron` client check). Subscribed and
     /// blocked clients are exempt, as in Redis.
     pub fn cron(&mut self, cx: &mut Ctx<'_, ()>) {
+        http::cron(&mut self.st, cx, Instant::now());
         let timeout = self.st.cfg.timeout;
         if timeout.is_zero() {
             return;
@@ -362,6 +399,21 @@ fn serve_event(
             queue,
             deliveries,
             ..
+        } if st.http.reserves.contains_key(&waiter) => {
+            if let Some(conn) = st.http.reserves.remove(&waiter) {
+                http::reserve_served(st, cx, conn, &queue, deliveries, now);
+            }
+        }
+        Event::TimedOut { waiter, .. } if st.http.reserves.contains_key(&waiter) => {
+            if let Some(conn) = st.http.reserves.remove(&waiter) {
+                http::reserve_timed_out(st, cx, conn);
+            }
+        }
+        Event::Served {
+            waiter,
+            queue,
+            deliveries,
+            ..
         } => {
             let (db, key) = split_qname(&queue);
             let running = me_id(me);
@@ -452,6 +504,10 @@ fn pump(st: &mut State, mut me: Option<&mut Client>, cx: &mut Ctx<'_, ()>, now: 
     ready.sort_unstable();
     ready.dedup();
     for sid in ready.drain(..) {
+        if st.http.longpolls.contains_key(&sid) {
+            http::longpoll_woken(st, cx, sid);
+            continue;
+        }
         let Some(&conn) = st.subscriber_conn.get(&sid) else {
             continue;
         };
@@ -518,10 +574,18 @@ impl Service for Broker {
 
     fn open(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId) {
         let now = Instant::now();
+        if self.st.http.owns(cx, id) {
+            http::open(&mut self.st, id, now);
+            return;
+        }
         self.st.stats.connections += 1;
         let mut c = Client::new(id, cx.peer(id), self.st.cfg.requirepass.is_none(), now);
         if cx.conn_count() > self.st.cfg.maxclients {
             self.st.stats.rejected += 1;
+            log::warn!(
+                "{id}: refused: max number of clients reached ({})",
+                self.st.cfg.maxclients
+            );
             cx.send(
                 id,
                 Bytes::from_static(b"-ERR max number of clients reached\r\n"),
@@ -537,6 +601,12 @@ impl Service for Broker {
 
     fn data(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, _: &mut (), input: &mut BytesMut) {
         self.st.stats.net_input += input.len() as u64;
+        if self.st.http.clients.contains_key(&id) {
+            http::data(&mut self.st, id, input);
+            self.run_http(cx, id);
+            self.resume_all(cx);
+            return;
+        }
         let Some(mut me) = self.clients.remove(&id) else {
             input.clear();
             return;
@@ -564,6 +634,10 @@ impl Service for Broker {
     }
 
     fn closed(&mut self, cx: &mut Ctx<'_, ()>, id: ConnId, _: (), reason: &CloseReason) {
+        if self.st.http.clients.contains_key(&id) {
+            http::closed(&mut self.st, cx, id);
+            return;
+        }
         let Some(c) = self.clients.remove(&id) else {
             return;
         };

@@ -564,8 +564,12 @@ impl<S: Service> Server<S> {
         let Some(mut slot) = inner.table.remove(id) else {
             return;
         };
+        // The service logs its own reasons (it knows which deserve attention); limits and I/O
+        // errors are the server's to report.
         match &reason {
-            CloseReason::PeerClosed | CloseReason::Shutdown => log::debug!("{id} closed: {reason}"),
+            CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::Service(_) => {
+                log::debug!("{id} closed: {reason}")
+            }
             _ => log::info!("{id} ({:?}) closed: {reason}", slot.peer),
         }
         if let Some(state) = slot.state.take() {

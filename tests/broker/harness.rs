@@ -12,16 +12,21 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     server: ChildServer,
     pub addr: SocketAddr,
+    /// The HTTP front (`--http-port 0` unless the test turns it off).
+    pub http: Option<SocketAddr>,
 }
 
 impl Broker {
     /// Starts the broker on a free port with `backend` and `extra` flags.
     pub fn start(backend: &str, extra: &[&str]) -> Broker {
-        let mut args = vec!["--port", "0", "--backend", backend];
+        // Every broker gets its own HTTP port too: the default (8080) would collide between
+        // tests running in parallel. A later `--http-port` in `extra` wins.
+        let mut args = vec!["--port", "0", "--http-port", "0", "--backend", backend];
         args.extend_from_slice(extra);
         let server = ChildServer::start("broker", &args);
         let addr = server.addr;
-        Broker { server, addr }
+        let http = server.banner_addr("HTTP LISTENING");
+        Broker { server, addr, http }
     }
 
     pub fn port(&self) -> u16 {

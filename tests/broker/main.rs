@@ -6,14 +6,20 @@
 #[path = "../support/child.rs"]
 mod child;
 mod harness;
+#[path = "../support/http_client.rs"]
+mod http_client;
 
+mod browser;
 mod conn;
+mod http;
 mod lists;
 mod pubsub;
 mod robustness;
 mod tools;
 
+use browser::*;
 use conn::*;
+use http::*;
 use lists::*;
 use pubsub::*;
 use robustness::*;
@@ -69,4 +75,14 @@ both_backends!(
     sigint_and_quit,
     redis_cli_session,
     redis_benchmark,
+    // the HTTP front
+    http_publish_poll_and_long_poll,
+    http_long_polls_time_out_on_schedule,
+    http_sse_stream_resume_and_gaps,
+    http_sse_heartbeats_and_vanished_clients,
+    http_thousand_sse_clients,
+    http_queues_shared_with_resp,
+    http_errors_and_limits,
+    http_auth_cors_page_and_stats,
+    browser_sse_page,
 );

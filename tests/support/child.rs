@@ -33,6 +33,8 @@ pub fn example_path(name: &str) -> PathBuf {
 pub struct ChildServer {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The stdout lines printed before `LISTENING` (e.g. `HTTP LISTENING <addr>`).
+    pub banner: Vec<String>,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -51,6 +53,7 @@ impl ChildServer {
         let mut server = ChildServer {
             child,
             addr: ([127, 0, 0, 1], 0).into(),
+            banner: Vec::new(),
             stdout,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -69,7 +72,16 @@ impl ChildServer {
                 server.addr = addr.parse().expect("LISTENING address");
                 return server;
             }
+            server.banner.push(line.trim().to_string());
         }
+    }
+
+    /// The address of a `<prefix> <addr>` banner line (`banner_addr("HTTP LISTENING")`).
+    pub fn banner_addr(&self, prefix: &str) -> Option<SocketAddr> {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|a| a.trim().parse().ok())
     }
 
     pub fn pid(&self) -> i32 {
