@@ -12,7 +12,7 @@ use ringloop::net::ConnId;
 use ringloop::patterns::pubsub::SubscriberId;
 use ringloop::patterns::pushpull::{ConsumerId, End};
 use ringloop::patterns::WaiterId;
-use ringloop::proto::resp::{self, Protocol, RequestDecoder, Value};
+use ringloop::proto::resp::{self, Command, Protocol, RequestDecoder, Value};
 
 /// What a blocked client waits for.
 #[derive(Clone, Debug)]
@@ -31,6 +31,14 @@ pub struct Blocked {
     pub db: usize,
     /// The command, for `CLIENT LIST`.
     pub cmd: &'static str,
+}
+
+/// A transaction being queued (`MULTI` … `EXEC`).
+#[derive(Default)]
+pub struct Multi {
+    pub queued: Vec<Command>,
+    /// A command was refused while queueing: `EXEC` answers `EXECABORT`.
+    pub failed: bool,
 }
 
 pub struct Client {
@@ -59,6 +67,13 @@ pub struct Client {
     pub created: Instant,
     pub last_active: Instant,
     pub last_cmd: &'static str,
+    pub multi: Option<Multi>,
+    /// Running the commands of an `EXEC`: blocking commands must not block.
+    pub in_exec: bool,
+    /// Keys `WATCH`ed (database, key).
+    pub watching: Vec<(usize, Bytes)>,
+    /// A watched key was written: the next `EXEC` fails.
+    pub watch_dirty: bool,
 }
 
 impl Client {
@@ -85,6 +100,10 @@ impl Client {
             created: now,
             last_active: now,
             last_cmd: "NULL",
+            multi: None,
+            in_exec: false,
+            watching: Vec::new(),
+            watch_dirty: false,
         }
     }
 
@@ -166,6 +185,12 @@ impl Client {
         if self.subs > 0 {
             f.push('P');
         }
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.watch_dirty {
+            f.push('d');
+        }
         if f.is_empty() {
             f.push('N');
         }
@@ -180,7 +205,7 @@ impl Client {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi=-1 qbuf={} obl=0 oll=0 omem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} obl=0 oll=0 omem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id.serial(),
             self.peer.map(|a| a.to_string()).unwrap_or_default(),
             laddr.map(|a| a.to_string()).unwrap_or_default(),
@@ -191,6 +216,7 @@ impl Client {
             self.db,
             self.channels,
             self.patterns,
+            self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             self.inbuf.len(),
             omem,
             self.blocked.as_ref().map_or(self.last_cmd, |b| b.cmd),

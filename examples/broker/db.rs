@@ -34,9 +34,22 @@ pub enum Entry {
 #[derive(Debug)]
 pub struct WrongType;
 
+/// A write `WATCH` cares about.
+#[derive(Clone, Debug)]
+pub enum Touch {
+    Key(usize, Bytes),
+    /// Every key of a database (`FLUSHDB`, `FLUSHALL`).
+    Db(usize),
+}
+
 pub struct Db {
     pub keys: Vec<HashMap<Bytes, Entry>>,
     pub queues: Queues,
+    /// Writes since the broker last looked, recorded only while some client watches a key
+    /// (`watched > 0`), so `WATCH` costs nothing when nobody uses it.
+    pub touched: Vec<Touch>,
+    /// Keys watched, over all clients.
+    pub watched: usize,
     /// The consumer non-blocking pops are made as (a pop leaves no lease, so one is enough).
     popper: ConsumerId,
 }
@@ -78,7 +91,17 @@ impl Db {
         Db {
             keys: (0..DATABASES).map(|_| HashMap::new()).collect(),
             queues,
+            touched: Vec::new(),
+            watched: 0,
             popper,
+        }
+    }
+
+    /// Records a write to `key` for `WATCH`.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.watched > 0 {
+            self.touched
+                .push(Touch::Key(db, Bytes::copy_from_slice(key)));
         }
     }
 
@@ -97,6 +120,7 @@ impl Db {
 
     /// Removes a key of any type; true if it existed.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> bool {
+        self.touch(db, key);
         match self.keys[db].remove(key) {
             Some(Entry::List) => {
                 self.queues.delete(&qname(db, key));
@@ -108,6 +132,7 @@ impl Db {
     }
 
     pub fn set_string(&mut self, db: usize, key: Bytes, value: Bytes) {
+        self.touch(db, &key);
         if let Some(Entry::List) = self.keys[db].get(&key[..]) {
             self.queues.delete(&qname(db, &key));
         }
@@ -115,6 +140,9 @@ impl Db {
     }
 
     pub fn flush(&mut self, db: usize) {
+        if self.watched > 0 {
+            self.touched.push(Touch::Db(db));
+        }
         let keys = std::mem::take(&mut self.keys[db]);
         for (key, entry) in keys {
             if let Entry::List = entry {
@@ -144,6 +172,7 @@ impl Db {
             End::Back => PushOptions::default(),
         };
         if !items.is_empty() {
+            self.touch(db, key);
             // The queue has no limits (see `new`), so the push cannot be refused.
             if let Err(e) = self.queues.push_all(&name, items, options, now) {
                 log::error!("push refused: {e}");
@@ -176,6 +205,9 @@ impl Db {
             }
             _ => Vec::new(),
         };
+        if !got.is_empty() {
+            self.touch(db, key);
+        }
         self.drop_if_empty(db, key);
         got
     }
@@ -216,6 +248,7 @@ impl Db {
         now: Instant,
     ) -> Result<JobId, WrongType> {
         self.list_or_none(db, key)?;
+        self.touch(db, key);
         let name = qname(db, key);
         // The queue has no limits (see `new`): the HTTP front applies its own before this.
         let id = self

@@ -126,6 +126,8 @@ pub struct State {
     pub started: Instant,
     /// The HTTP front's connections and what they wait on.
     pub http: HttpState,
+    /// Who watches which key (`WATCH`): (database, key) → clients.
+    pub watchers: HashMap<(usize, Bytes), Vec<ConnId>>,
 }
 
 pub struct Broker {
@@ -175,6 +177,7 @@ impl Broker {
                 stats: Stats::default(),
                 started: Instant::now(),
                 http: HttpState::new(http_consumer),
+                watchers: HashMap::new(),
             },
         }
     }
@@ -339,6 +342,7 @@ pub fn settle(
 ) {
     loop {
         st.db.queues.process(now);
+        mark_watchers(st, clients, &mut me);
         if !st.db.queues.has_events() {
             break;
         }
@@ -349,6 +353,7 @@ pub fn settle(
         }
         st.events = events;
     }
+    mark_watchers(st, clients, &mut me);
     pump(st, me, cx, now);
     let deadline = st.db.queues.next_deadline();
     let cell = st.server.clone();
@@ -369,6 +374,25 @@ pub fn settle(
                 b.on_timer(cx);
             })
         });
+    }
+}
+
+/// Flags the clients watching keys written since the last look: their `EXEC` will fail.
+fn mark_watchers(
+    st: &mut State,
+    clients: &mut HashMap<ConnId, Client>,
+    me: &mut Option<&mut Client>,
+) {
+    if st.db.touched.is_empty() {
+        return;
+    }
+    let touched = std::mem::take(&mut st.db.touched);
+    for t in &touched {
+        for conn in commands::transactions::watchers_of(st, t) {
+            if let Some(c) = pick(me, clients, conn) {
+                c.watch_dirty = true;
+            }
+        }
     }
 }
 
@@ -416,6 +440,7 @@ fn serve_event(
             ..
         } => {
             let (db, key) = split_qname(&queue);
+            st.db.touch(db, &key);
             let running = me_id(me);
             let payloads: Vec<Bytes> = deliveries.into_iter().map(|d| d.payload).collect();
             let client = st
@@ -655,6 +680,8 @@ impl Service for Broker {
             self.st.hub.remove_subscriber(sid);
             self.st.subscriber_conn.remove(&sid);
         }
+        let mut c = c;
+        commands::transactions::unwatch_all(&mut self.st, &mut c);
         self.st.resume.retain(|&r| r != id);
         let _ = cx;
     }

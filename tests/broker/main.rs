@@ -16,6 +16,7 @@ mod lists;
 mod pubsub;
 mod robustness;
 mod tools;
+mod transactions;
 
 use browser::*;
 use conn::*;
@@ -24,6 +25,7 @@ use lists::*;
 use pubsub::*;
 use robustness::*;
 use tools::*;
+use transactions::*;
 
 /// One `#[test]` per backend for each scenario.
 macro_rules! both_backends {
@@ -57,6 +59,10 @@ both_backends!(
     blocking_moves,
     blocked_client_resumes_pipeline,
     disconnect_while_blocked_leaves_no_trace,
+    // transactions
+    multi_exec_through_the_redis_crate,
+    multi_exec_rules,
+    watch_aborts_on_a_concurrent_write,
     // pub/sub
     subscribe_and_publish,
     pattern_subscriptions,

@@ -138,6 +138,8 @@ pub fn quit(ex: &mut Exec<'_, '_>, _: &[Bytes]) {
 
 pub fn reset(ex: &mut Exec<'_, '_>, _: &[Bytes]) {
     super::pubsub::drop_subscriber(ex);
+    ex.me.multi = None;
+    super::transactions::unwatch_all(ex.st, ex.me);
     ex.me.proto = Protocol::Resp2;
     ex.me.db = 0;
     ex.me.name = None;

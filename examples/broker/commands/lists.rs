@@ -260,6 +260,10 @@ fn block(
     kind: BlockKind,
     cmd: &'static str,
 ) {
+    if ex.me.in_exec {
+        // Inside EXEC nothing may wait: nil at once, as Redis does.
+        return ex.me.null_array();
+    }
     let db = ex.me.db;
     let consumer = match ex.me.consumer {
         Some(c) => c,

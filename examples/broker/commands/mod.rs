@@ -6,6 +6,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server;
+pub mod transactions;
 
 use bytes::Bytes;
 use ringloop::proto::resp::Command;
@@ -67,6 +68,12 @@ pub static COMMANDS: &[Spec] = &[
     spec("reset", 1, NO_AUTH | PUBSUB, NK, connection::reset),
     spec("select", 2, 0, NK, connection::select),
     spec("client", -2, 0, NK, connection::client),
+    // transactions
+    spec("multi", 1, 0, NK, transactions::multi),
+    spec("exec", 1, 0, NK, transactions::exec),
+    spec("discard", 1, 0, NK, transactions::discard),
+    spec("watch", -2, 0, (1, -1, 1), transactions::watch),
+    spec("unwatch", 1, 0, NK, transactions::unwatch),
     // server
     spec("command", -1, 0, NK, server::command),
     spec("info", -1, 0, NK, server::info),
@@ -124,11 +131,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 pub fn dispatch(ex: &mut Exec<'_, '_>, cmd: &Command) {
     let args = cmd.args();
     let Some(spec) = lookup(cmd.name()) else {
+        fail_multi(ex);
         ex.me.err_bytes(&unknown_command(args));
         return;
     };
     let n = args.len() as i32;
     if (spec.arity > 0 && n != spec.arity) || n < -spec.arity {
+        fail_multi(ex);
         ex.me.err(&wrong_arity(spec.name));
         return;
     }
@@ -143,9 +152,26 @@ pub fn dispatch(ex: &mut Exec<'_, '_>, cmd: &Command) {
         ));
         return;
     }
+    if ex.me.multi.is_some() && !transactions::controls_multi(spec.name) {
+        if transactions::not_in_multi(spec.name) {
+            fail_multi(ex);
+            ex.me.err("ERR Command not allowed inside a transaction");
+        } else if let Some(m) = ex.me.multi.as_mut() {
+            m.queued.push(cmd.clone());
+            ex.me.simple("QUEUED");
+        }
+        return;
+    }
     ex.me.last_cmd = spec.name;
     ex.st.stats.commands += 1;
     (spec.handler)(ex, args);
+}
+
+/// A command refused while a transaction is being queued aborts it (`EXECABORT`).
+fn fail_multi(ex: &mut Exec<'_, '_>) {
+    if let Some(m) = ex.me.multi.as_mut() {
+        m.failed = true;
+    }
 }
 
 /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` (Redis quotes arguments

@@ -83,6 +83,7 @@ pub fn reserve(
     }
     match st.db.queues.pull(st.http.consumer, &[&qn], pull, now) {
         Ok(Pulled::Jobs { deliveries, .. }) => {
+            st.db.touch(0, &key);
             st.db.drop_if_empty(0, &key);
             Some(delivered(st, name, &key, deliveries, now))
         }
@@ -135,6 +136,7 @@ pub fn reserve_served(
     now: Instant,
 ) {
     let (_, key) = split_qname(queue);
+    st.db.touch(0, &key);
     st.db.drop_if_empty(0, &key);
     let busy = st.http.clients.get_mut(&conn).and_then(|c| c.busy.take());
     let Some(Busy::Reserve { keep_alive, .. }) = busy else {
@@ -199,6 +201,7 @@ pub fn settle(
     } else {
         match st.db.queues.nack(lease, delay, now) {
             Ok(returned) => {
+                st.db.touch(0, &key);
                 st.db.relist(0, &key);
                 ok_json(
                     json!({ "queue": name, "id": job, "nacked": true, "returned": format!("{returned:?}").to_lowercase() }),
