@@ -151,10 +151,6 @@ impl Client {
         resp::write_array_len(&mut self.out, len);
     }
 
-    pub fn map(&mut self, pairs: usize) {
-        resp::write_map_len(&mut self.out, pairs, self.proto);
-    }
-
     pub fn push_header(&mut self, len: usize) {
         resp::write_push_len(&mut self.out, len, self.proto);
     }

@@ -10,7 +10,8 @@
 //! `LREM`) — is done here on top of it: reads walk its ready jobs in order, and `LREM` rebuilds
 //! the list (it is O(n) in Redis too).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,6 +51,13 @@ pub struct Db {
     pub touched: Vec<Touch>,
     /// Keys watched, over all clients.
     pub watched: usize,
+    /// Deadlines of keys with a TTL, per database.
+    expires: Vec<HashMap<Bytes, Instant>>,
+    /// The same deadlines in time order, for `expire_due` (entries whose key's deadline changed
+    /// since are stale and skipped when popped).
+    deadlines: BinaryHeap<Reverse<(Instant, usize, Bytes)>>,
+    /// Keys removed because their TTL ran out.
+    pub expired: u64,
     /// The consumer non-blocking pops are made as (a pop leaves no lease, so one is enough).
     popper: ConsumerId,
 }
@@ -93,6 +101,9 @@ impl Db {
             queues,
             touched: Vec::new(),
             watched: 0,
+            expires: (0..DATABASES).map(|_| HashMap::new()).collect(),
+            deadlines: BinaryHeap::new(),
+            expired: 0,
             popper,
         }
     }
@@ -121,6 +132,7 @@ impl Db {
     /// Removes a key of any type; true if it existed.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> bool {
         self.touch(db, key);
+        self.expires[db].remove(key);
         match self.keys[db].remove(key) {
             Some(Entry::List) => {
                 self.queues.delete(&qname(db, key));
@@ -131,7 +143,13 @@ impl Db {
         }
     }
 
+    /// `SET`: the value replaces whatever was there, TTL included (`keep_ttl` keeps it).
     pub fn set_string(&mut self, db: usize, key: Bytes, value: Bytes) {
+        self.expires[db].remove(&key[..]);
+        self.set_string_keep_ttl(db, key, value);
+    }
+
+    pub fn set_string_keep_ttl(&mut self, db: usize, key: Bytes, value: Bytes) {
         self.touch(db, &key);
         if let Some(Entry::List) = self.keys[db].get(&key[..]) {
             self.queues.delete(&qname(db, &key));
@@ -140,6 +158,7 @@ impl Db {
     }
 
     pub fn flush(&mut self, db: usize) {
+        self.expires[db].clear();
         if self.watched > 0 {
             self.touched.push(Touch::Db(db));
         }
@@ -220,6 +239,7 @@ impl Db {
             let name = qname(db, key);
             if self.queues.is_empty(&name) {
                 self.keys[db].remove(key);
+                self.expires[db].remove(key);
                 let held = self
                     .queues
                     .stats(&name)
@@ -299,7 +319,9 @@ impl Db {
         if removed == 0 {
             return 0;
         }
-        // Rebuild: take everything out, put the survivors back in order.
+        // Rebuild: take everything out, put the survivors back in order. Emptying the list on
+        // the way would drop its TTL: keep it.
+        let ttl = self.expires[db].get(key).copied();
         let all = self.pop(db, key, End::Front, items.len(), now);
         let keep: Vec<Bytes> = all
             .into_iter()
@@ -310,7 +332,74 @@ impl Db {
             let key = Bytes::copy_from_slice(key);
             let _ = self.push(db, &key, keep, End::Back, now);
         }
+        if let Some(at) = ttl {
+            if self.keys[db].contains_key(key) {
+                self.expires[db].insert(Bytes::copy_from_slice(key), at);
+            }
+        }
         removed
+    }
+
+    /// Gives `key` a deadline (it must exist). A deadline already past removes it at once.
+    pub fn set_expiry(&mut self, db: usize, key: &Bytes, at: Instant, now: Instant) {
+        if at <= now {
+            self.remove(db, key);
+            self.expired += 1;
+            return;
+        }
+        self.touch(db, key);
+        self.expires[db].insert(key.clone(), at);
+        self.deadlines.push(Reverse((at, db, key.clone())));
+        // Re-arming a key's TTL leaves its old heap entry behind until it is due; rebuild when
+        // stale entries outnumber live ones, so a key refreshed on every request (a session)
+        // cannot grow the heap without bound.
+        let live: usize = self.expires.iter().map(HashMap::len).sum();
+        if self.deadlines.len() > 2 * live + 1024 {
+            self.deadlines = self
+                .expires
+                .iter()
+                .enumerate()
+                .flat_map(|(db, m)| m.iter().map(move |(k, &at)| Reverse((at, db, k.clone()))))
+                .collect();
+        }
+    }
+
+    /// The key's deadline, if it has one.
+    pub fn expiry(&self, db: usize, key: &[u8]) -> Option<Instant> {
+        self.expires[db].get(key).copied()
+    }
+
+    /// Removes the key's deadline; true if it had one (`PERSIST`).
+    pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
+        let had = self.expires[db].remove(key).is_some();
+        if had {
+            self.touch(db, key);
+        }
+        had
+    }
+
+    /// Keys with a deadline in `db`.
+    pub fn expiring(&self, db: usize) -> usize {
+        self.expires[db].len()
+    }
+
+    /// Removes every key whose deadline is at or before `now`. Called before each command, so
+    /// no command ever sees an expired key, and once a second so memory is given back even when
+    /// nobody asks.
+    pub fn expire_due(&mut self, now: Instant) {
+        while let Some(Reverse((at, _, _))) = self.deadlines.peek() {
+            if *at > now {
+                return;
+            }
+            let Some(Reverse((at, db, key))) = self.deadlines.pop() else {
+                return;
+            };
+            // Stale entries (deadline moved or removed since) are skipped.
+            if self.expires[db].get(&key[..]) == Some(&at) {
+                self.remove(db, &key);
+                self.expired += 1;
+            }
+        }
     }
 
     /// Keys of every type in `db`.

@@ -83,7 +83,8 @@ pub fn render(ex: &mut Exec<'_, '_>, asked: &[String]) -> String {
                      pubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_published_messages:{}\r\n\
                      pubsub_frames_delivered:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\
                      blocked_clients_served:{}\r\nblocked_clients_timed_out:{}\r\n\
-                     total_error_replies_protocol:{}\r\nidle_clients_closed:{}\r\n",
+                     total_error_replies_protocol:{}\r\nidle_clients_closed:{}\r\n\
+                     expired_keys:{}\r\nhttp_requests:{}\r\nhttp_sse_streams_opened:{}\r\n",
                     s.connections,
                     s.commands,
                     s.net_input,
@@ -97,6 +98,9 @@ pub fn render(ex: &mut Exec<'_, '_>, asked: &[String]) -> String {
                     s.blocked_timeouts,
                     s.protocol_errors,
                     s.idle_closed,
+                    st.db.expired,
+                    st.http.stats.requests,
+                    st.http.stats.sse_streams,
                 );
             }
             "keyspace" => {
@@ -104,7 +108,8 @@ pub fn render(ex: &mut Exec<'_, '_>, asked: &[String]) -> String {
                 for db in 0..DATABASES {
                     let n = st.db.dbsize(db);
                     if n > 0 {
-                        let _ = write!(out, "db{db}:keys={n},expires=0,avg_ttl=0\r\n");
+                        let e = st.db.expiring(db);
+                        let _ = write!(out, "db{db}:keys={n},expires={e},avg_ttl=0\r\n");
                     }
                 }
             }

@@ -220,6 +220,8 @@ impl Broker {
     }
 
     fn execute(&mut self, cx: &mut Ctx<'_, ()>, me: &mut Client, cmd: Command, now: Instant) {
+        // Keys whose TTL ran out go before anyone can read them.
+        self.st.db.expire_due(now);
         // Messages queued for this subscriber before this command was sent must reach it
         // before this command's reply does.
         if let Some(sid) = me.sub {
@@ -284,6 +286,7 @@ impl Broker {
     /// Once a second: idle timeouts (Redis's `serverCron` client check). Subscribed and
     /// blocked clients are exempt, as in Redis.
     pub fn cron(&mut self, cx: &mut Ctx<'_, ()>) {
+        self.st.db.expire_due(Instant::now());
         http::cron(&mut self.st, cx, Instant::now());
         let timeout = self.st.cfg.timeout;
         if timeout.is_zero() {

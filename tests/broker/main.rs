@@ -11,6 +11,7 @@ mod http_client;
 
 mod browser;
 mod conn;
+mod expiry;
 mod http;
 mod lists;
 mod pubsub;
@@ -20,6 +21,7 @@ mod transactions;
 
 use browser::*;
 use conn::*;
+use expiry::*;
 use http::*;
 use lists::*;
 use pubsub::*;
@@ -59,6 +61,9 @@ both_backends!(
     blocking_moves,
     blocked_client_resumes_pipeline,
     disconnect_while_blocked_leaves_no_trace,
+    // expiry
+    expire_ttl_and_persist,
+    keys_expire_on_time,
     // transactions
     multi_exec_through_the_redis_crate,
     multi_exec_rules,

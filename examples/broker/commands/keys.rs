@@ -1,10 +1,11 @@
 //! The generic key commands (`DEL`, `EXISTS`, `TYPE`, `KEYS`) and a minimal string type
-//! (`GET`, `SET [NX|XX] [GET]`), enough for `WRONGTYPE` to mean something and for clients that
-//! probe with `SET`/`GET`.
+//! (`GET`, `SET [NX|XX] [GET] [EX|PX|EXAT|PXAT n|KEEPTTL]`), enough for `WRONGTYPE` to mean
+//! something, for clients that probe with `SET`/`GET`, and for locks and caches with a TTL.
 
 use bytes::Bytes;
 use ringloop::patterns::Glob;
 
+use super::expire::{set_option, SetTtl};
 use super::{eq, SYNTAX, WRONGTYPE};
 use crate::db::Entry;
 use crate::service::Exec;
@@ -61,17 +62,31 @@ pub fn get(ex: &mut Exec<'_, '_>, args: &[Bytes]) {
 
 pub fn set(ex: &mut Exec<'_, '_>, args: &[Bytes]) {
     let (mut nx, mut xx, mut get) = (false, false, false);
-    for opt in &args[3..] {
+    let mut ttl = SetTtl::Clear;
+    let mut ttl_given = false;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = &args[i];
         if eq(opt, "nx") && !xx {
             nx = true;
         } else if eq(opt, "xx") && !nx {
             xx = true;
         } else if eq(opt, "get") {
             get = true;
+        } else if eq(opt, "keepttl") && !ttl_given {
+            ttl = SetTtl::Keep;
+            ttl_given = true;
+        } else if ["ex", "px", "exat", "pxat"].iter().any(|o| eq(opt, o)) && !ttl_given {
+            match set_option(opt, args.get(i + 1), ex.now) {
+                Ok(at) => ttl = SetTtl::At(at),
+                Err(e) => return ex.me.err(&e),
+            }
+            ttl_given = true;
+            i += 1;
         } else {
-            // Expiry options (EX, PX, ...) are not supported: keys here never expire.
             return ex.me.err(SYNTAX);
         }
+        i += 1;
     }
     let db = ex.me.db;
     let old = ex.st.db.get(db, &args[1]).cloned();
@@ -82,7 +97,15 @@ pub fn set(ex: &mut Exec<'_, '_>, args: &[Bytes]) {
     }
     let apply = !((nx && old.is_some()) || (xx && old.is_none()));
     if apply {
-        ex.st.db.set_string(db, args[1].clone(), args[2].clone());
+        let (key, value) = (args[1].clone(), args[2].clone());
+        match ttl {
+            SetTtl::Clear => ex.st.db.set_string(db, key, value),
+            SetTtl::Keep => ex.st.db.set_string_keep_ttl(db, key, value),
+            SetTtl::At(at) => {
+                ex.st.db.set_string(db, key.clone(), value);
+                ex.st.db.set_expiry(db, &key, at, ex.now);
+            }
+        }
     }
     if get {
         match old {

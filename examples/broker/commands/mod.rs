@@ -2,6 +2,8 @@
 //! Redis's order, with Redis's error texts. Each family of commands is in its own file.
 
 pub mod connection;
+mod docs;
+mod expire;
 mod keys;
 mod lists;
 mod pubsub;
@@ -89,6 +91,16 @@ pub static COMMANDS: &[Spec] = &[
     spec("keys", 2, 0, NK, keys::keys),
     spec("get", 2, 0, K1, keys::get),
     spec("set", -3, WRITE, K1, keys::set),
+    // expiry
+    spec("expire", -3, WRITE, K1, expire::expire),
+    spec("pexpire", -3, WRITE, K1, expire::pexpire),
+    spec("expireat", -3, WRITE, K1, expire::expireat),
+    spec("pexpireat", -3, WRITE, K1, expire::pexpireat),
+    spec("ttl", 2, 0, K1, expire::ttl),
+    spec("pttl", 2, 0, K1, expire::pttl),
+    spec("expiretime", 2, 0, K1, expire::expiretime),
+    spec("pexpiretime", 2, 0, K1, expire::pexpiretime),
+    spec("persist", 2, WRITE, K1, expire::persist),
     // pub/sub
     spec("subscribe", -2, PUBSUB, NK, pubsub::subscribe),
     spec("unsubscribe", -1, PUBSUB, NK, pubsub::unsubscribe),

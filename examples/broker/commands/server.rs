@@ -60,8 +60,18 @@ pub fn command(ex: &mut Exec<'_, '_>, args: &[Bytes]) {
         };
         ex.me.value(&Value::Array(infos));
     } else if eq(sub, "docs") {
-        // redis-cli asks at start-up for its hints; no docs is a valid answer.
-        ex.me.map(0);
+        // A map of name → docs, for the named commands (unknown ones are left out, as Redis
+        // does) or for all.
+        let specs: Vec<&Spec> = if args.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            args[2..].iter().filter_map(|n| lookup(n)).collect()
+        };
+        let docs = specs
+            .into_iter()
+            .map(|s| (Value::bulk(s.name), super::docs::docs(s)))
+            .collect();
+        ex.me.value(&Value::Map(docs));
     } else if eq(sub, "list") {
         ex.me.array(COMMANDS.len());
         for s in COMMANDS {

@@ -208,6 +208,7 @@ pub fn next_request(
 
 /// Answers one request (or parks it: long poll, reserve, stream).
 pub fn route(st: &mut State, cx: &mut Ctx<'_, ()>, id: ConnId, req: Request, now: Instant) {
+    st.db.expire_due(now);
     let keep_alive = req.keep_alive();
     let head_only = req.method == Method::Head;
     if req.method == Method::Options {
