@@ -509,3 +509,45 @@ pub fn http_auth_cors_page_and_stats(backend: &str) {
         "the page must not load anything from elsewhere"
     );
 }
+
+pub fn http_slow_sse_client_is_disconnected(backend: &str) {
+    let b = Broker::start(
+        backend,
+        &["--pubsub-hard-limit", "256kb", "--pubsub-soft-limit", "0"],
+    );
+    let addr = http(&b);
+    // An SSE client with a tiny receive window that never reads.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut slow: TcpStream = sock.into();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /channels/firehose/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // A healthy stream on another channel is not affected.
+    let mut calm = SseStream::open(addr, "/channels/calm/events", &[]);
+    let mut con = b.conn();
+    let payload = "x".repeat(64 << 10);
+    let mut evicted = false;
+    for i in 0..2000 {
+        let _: i64 = q(&mut con, &["PUBLISH", "firehose", &payload]);
+        if i % 10 == 0 && get(&b, "/stats").json()["clients"]["sse"] == 1 {
+            evicted = true;
+            break;
+        }
+    }
+    assert!(evicted, "the slow SSE client was never disconnected");
+    assert!(b.info_field(&mut con, "client_output_buffer_limit_disconnections") >= 1);
+    let _: i64 = q(&mut con, &["PUBLISH", "calm", "ok"]);
+    assert_eq!(calm.next_event(WAIT).expect("calm event").data, "ok");
+    // The slow client's connection is closed: reading drains what was sent, then EOF.
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "the stream was never closed"),
+        }
+    }
+}

@@ -92,6 +92,7 @@ both_backends!(
     http_sse_stream_resume_and_gaps,
     http_sse_heartbeats_and_vanished_clients,
     http_thousand_sse_clients,
+    http_slow_sse_client_is_disconnected,
     http_queues_shared_with_resp,
     http_errors_and_limits,
     http_auth_cors_page_and_stats,
