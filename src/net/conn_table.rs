@@ -109,6 +109,9 @@ pub(crate) struct Slot<C> {
     pub gate: ReadGate,
     pub recv_op: Option<OpId>,
     pub closing: Option<Closing>,
+    /// Already in the server's `touched` list (so a burst of sends queues one settle, not one
+    /// per send).
+    pub touched: bool,
     /// The service's state; `None` while the service is working on it.
     pub state: Option<C>,
 }
@@ -153,6 +156,7 @@ impl<C> Table<C> {
             gate: ReadGate::new(),
             recv_op: None,
             closing: None,
+            touched: false,
             state: None,
         });
         ConnId {

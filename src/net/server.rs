@@ -112,7 +112,10 @@ impl<C> Ctx<'_, C> {
         if slot.outbox.unsent() > self.options.max_output {
             slot.closing = Some(Closing::Now(CloseReason::OutputLimit(slot.outbox.unsent())));
         }
-        self.touched.push(id);
+        if !slot.touched {
+            slot.touched = true;
+            self.touched.push(id);
+        }
         true
     }
 
@@ -513,6 +516,7 @@ impl<S: Service> Server<S> {
             let Some(slot) = inner.table.get_mut(id) else {
                 return;
             };
+            slot.touched = false;
             let pause = slot
                 .gate
                 .should_pause(slot.outbox.over_high_water())

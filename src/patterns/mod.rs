@@ -10,10 +10,12 @@
 //!   leases, ack / nack / touch, redelivery and dead-lettering, per-consumer prefetch, stats.
 //! * [`pool`]: a client-side connection pool on the loop — checkouts in three styles (FCFS
 //!   waiters, bounded queue), min idle / max size, idle timeout, jittered lifetime, connect
-//!   timeout, reconnect backoff, broken and dirty connections discarded, health checks, stats. The exception to the "plain
-//!   data structure" shape below: a pool owns sockets and lives on an [`EventLoop`](crate::EventLoop).
+//!   timeout, reconnect backoff, broken and dirty connections discarded, health checks, stats.
+//!   The exception to the "plain data structure" shape below: a pool owns sockets and lives on
+//!   an [`EventLoop`](crate::EventLoop).
 //! * [`Waiters`]: the long-poll piece both use — FIFO waiters per key with deadlines.
 //! * [`Glob`]: Redis' glob rules. [`LatencyHistogram`]: the histogram the patterns record into.
+//!   [`IdBuild`]: a cheap hasher for maps keyed by generated ids.
 //!
 //! ## Shape
 //!
@@ -30,6 +32,7 @@
 //! passes.
 
 pub mod glob;
+pub mod id_hash;
 pub mod latency;
 pub mod pool;
 pub mod pubsub;
@@ -38,6 +41,7 @@ pub mod timed;
 pub mod waiters;
 
 pub use glob::{glob_match, Glob};
+pub use id_hash::{IdBuild, IdHasher, IdMap, IdSet};
 pub use latency::LatencyHistogram;
 pub use timed::{Deadline, DeadlineTimer, Timed};
 pub use waiters::{WaiterId, Waiters};

@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use ringloop::net::{CloseReason, ConnId, Ctx, ListenerId};
 use ringloop::patterns::pubsub::{Format, SubscriberId};
 use ringloop::patterns::pushpull::{ConsumerId, LeaseId};
-use ringloop::patterns::WaiterId;
+use ringloop::patterns::{IdBuild, WaiterId};
 use ringloop::proto::http::{Limits, Method, Request, RequestDecoder, Response};
 use ringloop::TimerId;
 use serde_json::json;
@@ -98,7 +98,7 @@ pub struct HttpState {
     pub listener: Option<ListenerId>,
     pub clients: HashMap<ConnId, HttpClient>,
     /// Long-poll subscribers and their connections.
-    pub longpolls: HashMap<SubscriberId, ConnId>,
+    pub longpolls: HashMap<SubscriberId, ConnId, IdBuild>,
     /// Parked reserves and their connections.
     pub reserves: HashMap<WaiterId, ConnId>,
     /// The consumer every HTTP reserve is made as: a lease belongs to the job, not to a
@@ -119,7 +119,7 @@ impl HttpState {
         HttpState {
             listener: None,
             clients: HashMap::new(),
-            longpolls: HashMap::new(),
+            longpolls: HashMap::default(),
             reserves: HashMap::new(),
             consumer,
             leases: HashMap::new(),

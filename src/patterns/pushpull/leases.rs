@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::id_hash::IdMap;
+use crate::patterns::IdMap;
 use super::job::Job;
 use super::LeaseId;
 

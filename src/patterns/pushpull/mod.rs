@@ -50,7 +50,6 @@
 
 mod delayed;
 mod error;
-mod id_hash;
 mod job;
 mod leases;
 mod pull;
@@ -73,7 +72,7 @@ pub use settle::Returned;
 
 use super::{Deadline, WaiterId, Waiters};
 use delayed::Delayed;
-use id_hash::IdSet;
+use super::IdSet;
 use leases::Leases;
 use pull::WaitRequest;
 use queue::Queue;
