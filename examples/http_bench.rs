@@ -45,6 +45,8 @@
 
 #[path = "shared/process.rs"]
 mod process;
+#[path = "shared/stamp.rs"]
+mod stamp;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -57,6 +59,7 @@ use hdrhistogram::Histogram;
 use process::{cpu_ticks, raise_fd_limit};
 use ringloop::proto::resp::{self, ReplyDecoder, Value};
 use ringloop::proto::sse::EventDecoder;
+use stamp::{parse_payload, payload, STAMP};
 
 const USAGE: &str = "\
 http_bench: the broker's HTTP front: polling vs long polling vs SSE, long-poll round trips,
@@ -96,9 +99,6 @@ Follow modes publish round(rate x secs) messages, then give the followers max(2 
   RESULT mode=idle streams=.. opened=.. server_sse=.. rss_before_kib=.. rss_after_kib=..
          bytes_per_stream=.. hold_secs=.. errors=..
 Exit status: 0 if every follower got every message exactly once, in order; 1 otherwise.";
-
-/// Bytes of the payload that carry data: send time and sequence, 16 hex digits each.
-const STAMP: usize = 32;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -266,19 +266,6 @@ fn path_segment(s: &str) -> String {
         }
     }
     out
-}
-
-/// The payload of message `seq`: ASCII (SSE and JSON carry it unchanged).
-fn payload(size: usize, sent_ns: u64, seq: u64) -> Vec<u8> {
-    let mut p = format!("{sent_ns:016x}{seq:016x}").into_bytes();
-    p.resize(size.max(STAMP), b'x');
-    p
-}
-
-/// Send time (ns since the run's base instant) and sequence number from a payload.
-fn parse_payload(p: &[u8]) -> Option<(u64, u64)> {
-    let hex = |b: &[u8]| u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok();
-    Some((hex(p.get(..16)?)?, hex(p.get(16..STAMP)?)?))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@
 
 #[path = "shared/process.rs"]
 mod process;
+#[path = "shared/stamp.rs"]
+mod stamp;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -38,6 +40,7 @@ use ringloop::op::RecvMulti;
 use ringloop::proto::resp::{self, ReplyDecoder, Value};
 use ringloop::proto::sse::EventDecoder;
 use ringloop::EventLoop;
+use stamp::{parse_payload, payload, STAMP};
 
 const USAGE: &str = "\
 pubsub_bench: publish-to-subscribers fan-out benchmark (RESP publisher; RESP or SSE subscribers)
@@ -64,9 +67,6 @@ The last line is machine-readable:
   RESULT mode=resp|sse subs=.. msgs=.. size=.. pipeline=.. deliveries=.. secs=.. deliveries_per_sec=..
          p50_us=.. p99_us=.. p999_us=.. max_us=.. server_cpu_us_per_delivery=.. errors=..
 Exit status: 0 if every subscriber got every message in order, 1 otherwise.";
-
-/// Bytes of the payload that carry data: send time and sequence, 16 hex digits each.
-const STAMP: usize = 32;
 
 struct Args {
     addr: SocketAddr,
@@ -151,19 +151,6 @@ fn command(args: &[&[u8]]) -> BytesMut {
     let mut out = BytesMut::new();
     resp::write_command(&mut out, args);
     out
-}
-
-/// The payload of message `seq`: ASCII, so that SSE (text only) carries it unchanged.
-fn payload(size: usize, sent_ns: u64, seq: u64) -> Vec<u8> {
-    let mut p = format!("{sent_ns:016x}{seq:016x}").into_bytes();
-    p.resize(size.max(STAMP), b'x');
-    p
-}
-
-/// Send time (ns since the run's base instant) and sequence number from a payload.
-fn parse_payload(p: &[u8]) -> Option<(u64, u64)> {
-    let hex = |b: &[u8]| u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok();
-    Some((hex(p.get(..16)?)?, hex(p.get(16..STAMP)?)?))
 }
 
 /// Reads replies until `n` complete ones have arrived (blocking socket).
