@@ -10,6 +10,7 @@ use super::entry::Next;
 use super::inflight::{OpId, Parked, State};
 use super::{EventLoop, TimerAction};
 use crate::driver::{Driver, RawCompletion};
+use crate::op::OpKind;
 
 /// How many items an epoll multishot op may produce per turn before others get a go.
 const EPOLL_MULTISHOT_BUDGET: usize = 32;
@@ -132,6 +133,7 @@ impl EventLoop {
     /// Hands one completion to its op's owner.
     fn dispatch(&mut self, c: RawCompletion) {
         let id = OpId::from_user_data(c.user_data);
+        let uring = self.is_uring();
         let Some(slot) = self.inflight.get_mut(id) else {
             log::trace!("stale completion for {id} res={}", c.res);
             return;
@@ -146,6 +148,18 @@ impl EventLoop {
         }
         self.stats.completions += 1;
         match std::mem::replace(&mut slot.state, State::Busy) {
+            State::Once(entry)
+                if resubmits_on_eagain(uring, slot.kind, c.res, slot.cancel_requested) =>
+            {
+                // io_uring handed back EAGAIN for a socket op on an O_NONBLOCK socket (after a
+                // poll-driven retry found no room, the op runs in a worker where the socket's
+                // own O_NONBLOCK applies). Epoll would park it and retry on readiness; do the
+                // same so the two backends agree: submit it again, it waits for room.
+                slot.state = State::Once(entry);
+                self.stats.eagain_resubmits += 1;
+                log::trace!("resubmit {id} {}: EAGAIN from io_uring", slot.kind);
+                self.send_to_driver(id, false);
+            }
             State::Once(entry) => {
                 let kind = slot.kind;
                 log::trace!(
@@ -173,6 +187,13 @@ impl EventLoop {
             }
             other => slot.state = other,
         }
+    }
+
+    fn is_uring(&self) -> bool {
+        #[cfg(ringloop_uring)]
+        return matches!(self.driver, Driver::Uring(_));
+        #[cfg(not(ringloop_uring))]
+        false
     }
 
     /// Puts a multishot entry back after an event and does what `next` says.
@@ -371,6 +392,46 @@ impl std::fmt::Display for Wait {
             None => f.write_str("until something happens"),
             Some(d) if d.is_zero() => f.write_str("none (work queued)"),
             Some(d) => write!(f, "up to {d:.1?}"),
+        }
+    }
+}
+
+/// Whether a completion with `res` is io_uring's `EAGAIN` for a socket op that should wait.
+fn resubmits_on_eagain(uring: bool, kind: OpKind, res: i32, cancelled: bool) -> bool {
+    uring
+        && res == -libc::EAGAIN
+        && !cancelled
+        && matches!(kind, OpKind::Send | OpKind::SendVectored | OpKind::Recv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_uring_socket_ops_that_would_block_are_resubmitted() {
+        let eagain = -libc::EAGAIN;
+        for kind in [OpKind::Send, OpKind::SendVectored, OpKind::Recv] {
+            assert!(resubmits_on_eagain(true, kind, eagain, false), "{kind}");
+            assert!(
+                !resubmits_on_eagain(false, kind, eagain, false),
+                "epoll parks by itself"
+            );
+            assert!(
+                !resubmits_on_eagain(true, kind, eagain, true),
+                "a cancel wins"
+            );
+            assert!(!resubmits_on_eagain(true, kind, -libc::EPIPE, false));
+            assert!(!resubmits_on_eagain(true, kind, 5, false));
+        }
+        // Connect, accept and file ops report EAGAIN as it is.
+        for kind in [
+            OpKind::Connect,
+            OpKind::Accept,
+            OpKind::ReadAt,
+            OpKind::Close,
+        ] {
+            assert!(!resubmits_on_eagain(true, kind, eagain, false), "{kind}");
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct Stats {
     pub sq_full_flushes: u64,
     /// The kernel held completions back because the completion queue was full; all were reaped.
     pub cq_overflows: u64,
+    /// io_uring socket ops that came back with `EAGAIN` and were resubmitted (see
+    /// `docs/DESIGN.md`, "EAGAIN from io_uring"): the op waits, as it would on epoll.
+    pub eagain_resubmits: u64,
 }
 
 impl Stats {
@@ -98,7 +101,7 @@ impl fmt::Display for Stats {
             "backend={} turns={} kernel_waits={} syscalls={} completions={} wakeups={} \
              per_wakeup={:.2} in_flight={} immediate={} parked={} multishot_items={} \
              multishot_rearms={} timers_fired={} timers_pending={} posted={} sq_full_flushes={} \
-             cq_overflows={}",
+             cq_overflows={} eagain_resubmits={}",
             self.backend,
             self.turns,
             self.kernel_waits,
@@ -116,6 +119,7 @@ impl fmt::Display for Stats {
             self.posted,
             self.sq_full_flushes,
             self.cq_overflows,
+            self.eagain_resubmits,
         )?;
         for kind in OpKind::ALL {
             let (s, c) = (self.submitted(*kind), self.completed(*kind));

@@ -1,0 +1,238 @@
+//! Test harness for the sidecar: the broker as its upstream and the sidecar itself, both child
+//! processes on free ports ([`ChildServer`]), plus clients — the `redis` crate (sync API) and
+//! raw sockets for byte-exact checks. Every client has a read timeout, so a bug shows up as a
+//! failed test, never as a hung one.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ringloop::proto::resp::ReplyDecoder;
+
+use crate::child::ChildServer;
+
+pub use crate::child::raise_fd_limit;
+
+/// How long any client waits for a reply before the test fails.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running child (broker or sidecar); stopped when dropped.
+pub struct Proc {
+    pub server: ChildServer,
+    pub addr: SocketAddr,
+}
+
+impl Proc {
+    /// The broker, as the upstream, on `port` (0: any free port).
+    pub fn broker(port: u16) -> Proc {
+        let port = port.to_string();
+        let server = ChildServer::start("broker", &["--port", &port, "--http-port", "off"]);
+        let addr = server.addr;
+        Proc { server, addr }
+    }
+
+    /// The sidecar on a free port, in front of `upstream`, on `backend`, with `extra` flags.
+    pub fn sidecar(backend: &str, upstream: SocketAddr, extra: &[&str]) -> Proc {
+        let up = upstream.to_string();
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--backend",
+            backend,
+            "--stats-interval",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let server = ChildServer::start("sidecar", &args);
+        let addr = server.addr;
+        Proc { server, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// A `redis` crate connection (RESP2).
+    pub fn conn(&self) -> redis::Connection {
+        connect(&self.url())
+    }
+
+    /// A `redis` crate connection that negotiates RESP3 with `HELLO 3` (as redis-py 8 does).
+    pub fn resp3(&self) -> redis::Connection {
+        connect(&format!("redis://{}/?protocol=resp3", self.addr))
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+
+    /// SIGUSR1, and the three `STATS` lines (sidecar, pool, loop).
+    pub fn stats(&mut self) -> Vec<String> {
+        self.server.stats(3)
+    }
+
+    /// A number from the sidecar's stats lines (`key=value`).
+    pub fn stat(&mut self, key: &str) -> u64 {
+        let lines = self.stats();
+        stat_in(&lines, key)
+    }
+}
+
+/// A number from `key=value` stats lines.
+pub fn stat_in(lines: &[String], key: &str) -> u64 {
+    let prefix = format!("{key}=");
+    lines
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .find_map(|w| w.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
+}
+
+pub fn connect(url: &str) -> redis::Connection {
+    let c = redis::Client::open(url)
+        .expect("client")
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    c.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    c.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    c
+}
+
+fn build(args: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd
+}
+
+/// Runs one command through the `redis` crate.
+pub fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    build(args)
+        .query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs one command; the raw reply, or the error as text (code first).
+pub fn qv(con: &mut redis::Connection, args: &[&str]) -> Result<redis::Value, String> {
+    build(args)
+        .query::<redis::Value>(con)
+        .map_err(|e| format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")))
+}
+
+/// Runs one command that must fail; returns the error text (code first).
+pub fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    match qv(con, args) {
+        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The upstream's `INFO clients` field `field`, asked directly.
+pub fn upstream_info(upstream: &Proc, field: &str) -> u64 {
+    let mut con = upstream.conn();
+    let info: String = q(&mut con, &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+}
+
+/// Polls `f` until it returns true (5 s at most).
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A plain socket for byte-exact exchanges.
+pub struct Raw {
+    pub s: TcpStream,
+    /// Bytes read past the last whole reply (see [`Raw::reply`]).
+    buf: BytesMut,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+        Raw {
+            s,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Reads one whole reply, whatever its type, as its raw bytes (framed by the crate's own
+    /// reply decoder). Do not mix with [`Raw::expect`] on unread data.
+    pub fn reply(&mut self) -> String {
+        let mut dec = ReplyDecoder::new();
+        loop {
+            if let Some(frame) = dec.decode_frame(&mut self.buf).expect("valid RESP") {
+                return String::from_utf8_lossy(&frame).into_owned();
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.s.read(&mut chunk).expect("read reply");
+            assert!(n > 0, "EOF while reading a reply");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("write");
+    }
+
+    /// A command in multibulk form.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send(&out);
+    }
+
+    /// Reads exactly `want.len()` bytes and checks they are `want`.
+    pub fn expect(&mut self, want: &[u8]) {
+        let mut got = vec![0; want.len()];
+        if let Err(e) = self.s.read_exact(&mut got) {
+            panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
+        }
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    /// Sends a command and checks the exact reply.
+    pub fn roundtrip(&mut self, args: &[&[u8]], want: &[u8]) {
+        self.cmd(args);
+        self.expect(want);
+    }
+
+    /// True if the peer closed the connection (EOF or reset) within 5 s.
+    pub fn closed(&mut self) -> bool {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0; 256];
+        loop {
+            match self.s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}

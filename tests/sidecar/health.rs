@@ -1,0 +1,124 @@
+//! Upstream health: a killed and restarted upstream, a request timeout, the circuit breaker on
+//! pending requests, and "down after N connect failures". In every case the client gets a clear
+//! error quickly — never a hang.
+
+use std::time::{Duration, Instant};
+
+use crate::fakes;
+use crate::harness::{eventually, q, q_err, qv, Proc};
+
+pub fn upstream_restart_recovers(backend: &str) {
+    let mut up = Proc::broker(0);
+    let port = up.addr.port();
+    let mut sc = Proc::sidecar(
+        backend,
+        up.addr,
+        &["--down-after", "2", "--down-retry", "200"],
+    );
+    let mut c = sc.conn();
+    q::<String>(&mut c, &["SET", "k", "v"]);
+    // A request in flight (a blocked pop on its dedicated connection) when the upstream dies.
+    let url = sc.url();
+    let blocked = std::thread::spawn(move || {
+        let mut con = crate::harness::connect(&url);
+        let t0 = Instant::now();
+        (q_err(&mut con, &["BRPOP", "q", "0"]), t0.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    up.server.child.kill().unwrap();
+    up.server.child.wait().unwrap();
+    let (err, waited) = blocked.join().unwrap();
+    assert!(err.contains("upstream connection lost"), "{err}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // While it is away: errors, quickly.
+    let t0 = Instant::now();
+    let err = q_err(&mut c, &["GET", "k"]);
+    assert!(err.starts_with("ERR upstream"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    // Back on the same port: requests succeed again, on the same client connection.
+    let up = Proc::broker(port);
+    eventually("requests to succeed after the restart", || {
+        qv(&mut c, &["SET", "k", "again"]).is_ok()
+    });
+    for _ in 0..50 {
+        assert_eq!(q::<String>(&mut c, &["GET", "k"]), "again");
+    }
+    assert!(sc.stat("upstream_failures") >= 1);
+    drop(up);
+}
+
+pub fn request_timeout(backend: &str) {
+    let mute = fakes::mute();
+    let mut sc = Proc::sidecar(backend, mute, &["--request-timeout", "300"]);
+    let mut c = sc.conn();
+    for _ in 0..2 {
+        let t0 = Instant::now();
+        assert_eq!(q_err(&mut c, &["GET", "k"]), "ERR upstream timeout");
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+    // Each timeout closed the connection that failed to answer.
+    let lines = sc.stats();
+    assert!(
+        crate::harness::stat_in(&lines, "timeouts") >= 2,
+        "{lines:?}"
+    );
+    assert!(
+        crate::harness::stat_in(&lines, "closed_broken") >= 2,
+        "{lines:?}"
+    );
+}
+
+pub fn circuit_breaker(backend: &str) {
+    let mute = fakes::mute();
+    let mut sc = Proc::sidecar(
+        backend,
+        mute,
+        &["--max-pending", "3", "--request-timeout", "1500"],
+    );
+    let mut stuck: Vec<_> = (0..3).map(|_| sc.raw()).collect();
+    for c in &mut stuck {
+        c.cmd(&[b"GET", b"k"]);
+    }
+    eventually("3 requests pending", || sc.stat("pending") == 3);
+    let mut extra = sc.raw();
+    let t0 = Instant::now();
+    extra.roundtrip(
+        &[b"GET", b"k"],
+        b"-ERR sidecar: too many requests pending upstream (max-pending 3)\r\n",
+    );
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    // The stuck ones are not forgotten: they time out.
+    for c in &mut stuck {
+        c.expect(b"-ERR upstream timeout\r\n");
+    }
+    assert_eq!(sc.stat("pending"), 0);
+    assert!(sc.stat("rejected_pending") >= 1);
+}
+
+pub fn down_after_connect_failures(backend: &str) {
+    let nobody = fakes::refused();
+    let mut sc = Proc::sidecar(
+        backend,
+        nobody,
+        &["--down-after", "2", "--down-retry", "60000"],
+    );
+    let mut c = sc.conn();
+    let first = q_err(&mut c, &["GET", "k"]);
+    assert!(first.starts_with("ERR upstream"), "{first}");
+    eventually("the upstream to be marked down", || {
+        q_err(&mut c, &["GET", "k"]).contains("upstream down")
+    });
+    // Down: refused at once, without trying to connect.
+    let t0 = Instant::now();
+    for _ in 0..10 {
+        assert!(q_err(&mut c, &["SET", "k", "v"]).contains("upstream down"));
+    }
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    let lines = sc.stats();
+    assert_eq!(crate::harness::stat_in(&lines, "down"), 1, "{lines:?}");
+    assert!(crate::harness::stat_in(&lines, "rejected_down") >= 10);
+}

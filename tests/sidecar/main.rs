@@ -1,0 +1,54 @@
+//! The sidecar example (`examples/sidecar`) as a black box: the broker (`examples/broker`) runs
+//! as its upstream, both as child processes on free ports, and real clients talk through it — the
+//! `redis` crate (sync API) and raw sockets for byte-exact checks. Every scenario runs with the
+//! sidecar on io_uring and on epoll (`--backend`).
+
+#[path = "../support/child.rs"]
+mod child;
+mod fakes;
+mod harness;
+
+mod health;
+mod ops;
+mod resp;
+mod tcp;
+
+use health::*;
+use ops::*;
+use resp::*;
+use tcp::*;
+
+/// One `#[test]` per backend for each scenario.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod uring {
+            $( #[test] fn $name() { super::$name("uring") } )*
+        }
+        mod epoll {
+            $( #[test] fn $name() { super::$name("epoll") } )*
+        }
+    };
+}
+
+both_backends!(
+    // RESP mode: same answers as direct
+    same_results_as_direct,
+    pipelining_and_demultiplexing,
+    resp3_lanes,
+    select_and_client_state,
+    pubsub_on_a_dedicated_connection,
+    blocking_pops,
+    thousand_clients_few_upstream_connections,
+    // upstream health
+    upstream_restart_recovers,
+    request_timeout,
+    circuit_breaker,
+    down_after_connect_failures,
+    // TCP mode
+    tcp_forwards_both_ways,
+    tcp_large_transfer_with_back_pressure,
+    tcp_refused_upstream_closes_client,
+    // operations
+    graceful_drain,
+    stats_on_sigusr1,
+);
