@@ -1,8 +1,7 @@
 //! Test harness for the broker example: start it as a child process, talk to it with the
 //! `redis` crate (sync API) or with raw sockets for byte-exact checks.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::child::ChildServer;
@@ -120,81 +119,7 @@ pub fn q_err(con: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
-/// A plain socket for byte-exact exchanges.
-pub struct Raw {
-    pub s: TcpStream,
-}
-
-impl Raw {
-    pub fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { s }
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("write");
-    }
-
-    /// A command in multibulk form.
-    pub fn cmd(&mut self, args: &[&[u8]]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.send(&out);
-    }
-
-    /// Reads exactly `want.len()` bytes and checks they are `want`.
-    pub fn expect(&mut self, want: &[u8]) {
-        let mut got = vec![0; want.len()];
-        if let Err(e) = self.s.read_exact(&mut got) {
-            panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
-        }
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
-    }
-
-    /// Sends a command and checks the exact reply.
-    pub fn roundtrip(&mut self, args: &[&[u8]], want: &[u8]) {
-        self.cmd(args);
-        self.expect(want);
-    }
-
-    /// True if the server closed the connection (EOF or reset) within 5 s.
-    pub fn closed(&mut self) -> bool {
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut buf = [0; 256];
-        loop {
-            match self.s.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    return false
-                }
-                Err(_) => return true,
-            }
-        }
-    }
-
-    /// True if nothing arrives within `d`.
-    pub fn silent_for(&mut self, d: Duration) -> bool {
-        self.s.set_read_timeout(Some(d)).unwrap();
-        let mut buf = [0; 1];
-        let silent = matches!(self.s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        silent
-    }
-}
+pub use crate::raw_resp::Raw;
 
 pub use crate::child::raise_fd_limit;
 

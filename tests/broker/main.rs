@@ -3,11 +3,16 @@
 //! `redis` crate, raw sockets for byte-exact protocol checks, and `redis-cli` /
 //! `redis-benchmark` when installed.
 
+#[macro_use]
+#[path = "../support/backends.rs"]
+mod backends;
 #[path = "../support/child.rs"]
 mod child;
 mod harness;
 #[path = "../support/http_client.rs"]
 mod http_client;
+#[path = "../support/raw_resp.rs"]
+mod raw_resp;
 
 mod browser;
 mod conn;
@@ -28,18 +33,6 @@ use pubsub::*;
 use robustness::*;
 use tools::*;
 use transactions::*;
-
-/// One `#[test]` per backend for each scenario.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $( #[test] fn $name() { super::$name("uring") } )*
-        }
-        mod epoll {
-            $( #[test] fn $name() { super::$name("epoll") } )*
-        }
-    };
-}
 
 both_backends!(
     // connection and server commands

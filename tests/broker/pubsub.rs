@@ -220,7 +220,7 @@ pub fn slow_subscriber_is_disconnected(backend: &str) {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     sock.connect(&b.addr.into()).unwrap();
-    let mut slow = Raw { s: sock.into() };
+    let mut slow = Raw::from_stream(sock.into());
     slow.s
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

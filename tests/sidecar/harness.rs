@@ -3,12 +3,8 @@
 //! raw sockets for byte-exact checks. Every client has a read timeout, so a bug shows up as a
 //! failed test, never as a hung one.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-use bytes::BytesMut;
-use ringloop::proto::resp::ReplyDecoder;
 
 use crate::child::ChildServer;
 
@@ -151,88 +147,4 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A plain socket for byte-exact exchanges.
-pub struct Raw {
-    pub s: TcpStream,
-    /// Bytes read past the last whole reply (see [`Raw::reply`]).
-    buf: BytesMut,
-}
-
-impl Raw {
-    pub fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
-        Raw {
-            s,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Reads one whole reply, whatever its type, as its raw bytes (framed by the crate's own
-    /// reply decoder). Do not mix with [`Raw::expect`] on unread data.
-    pub fn reply(&mut self) -> String {
-        let mut dec = ReplyDecoder::new();
-        loop {
-            if let Some(frame) = dec.decode_frame(&mut self.buf).expect("valid RESP") {
-                return String::from_utf8_lossy(&frame).into_owned();
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.s.read(&mut chunk).expect("read reply");
-            assert!(n > 0, "EOF while reading a reply");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("write");
-    }
-
-    /// A command in multibulk form.
-    pub fn cmd(&mut self, args: &[&[u8]]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.send(&out);
-    }
-
-    /// Reads exactly `want.len()` bytes and checks they are `want`.
-    pub fn expect(&mut self, want: &[u8]) {
-        let mut got = vec![0; want.len()];
-        if let Err(e) = self.s.read_exact(&mut got) {
-            panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
-        }
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
-    }
-
-    /// Sends a command and checks the exact reply.
-    pub fn roundtrip(&mut self, args: &[&[u8]], want: &[u8]) {
-        self.cmd(args);
-        self.expect(want);
-    }
-
-    /// True if the peer closed the connection (EOF or reset) within 5 s.
-    pub fn closed(&mut self) -> bool {
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut buf = [0; 256];
-        loop {
-            match self.s.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    return false
-                }
-                Err(_) => return true,
-            }
-        }
-    }
-}
+pub use crate::raw_resp::Raw;

@@ -3,10 +3,15 @@
 //! `redis` crate (sync API) and raw sockets for byte-exact checks. Every scenario runs with the
 //! sidecar on io_uring and on epoll (`--backend`).
 
+#[macro_use]
+#[path = "../support/backends.rs"]
+mod backends;
 #[path = "../support/child.rs"]
 mod child;
 mod fakes;
 mod harness;
+#[path = "../support/raw_resp.rs"]
+mod raw_resp;
 
 mod health;
 mod ops;
@@ -17,18 +22,6 @@ use health::*;
 use ops::*;
 use resp::*;
 use tcp::*;
-
-/// One `#[test]` per backend for each scenario.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $( #[test] fn $name() { super::$name("uring") } )*
-        }
-        mod epoll {
-            $( #[test] fn $name() { super::$name("epoll") } )*
-        }
-    };
-}
 
 both_backends!(
     // RESP mode: same answers as direct
