@@ -58,13 +58,15 @@ OPTIONS:
   --size BYTES         payload size (at least 32: 16 hex digits of send time, 16 of
                        sequence, then 'x' padding)            [default: 64]
   --pipeline N         PUBLISH commands per batch             [default: 16]
+  --rate N             publish N messages/s on a fixed schedule (0 = as fast as the
+                       server answers); latency is then measured from the schedule [default: 0]
   --channel NAME       channel                                [default: bench]
   --server-pid PID     measure the server's CPU time per delivery
   --timeout SECS       give up waiting for deliveries after   [default: 30]
   -h, --help           this text
 
 The last line is machine-readable:
-  RESULT mode=resp|sse subs=.. msgs=.. size=.. pipeline=.. deliveries=.. secs=.. deliveries_per_sec=..
+  RESULT mode=resp|sse subs=.. msgs=.. size=.. pipeline=.. rate=.. deliveries=.. secs=.. deliveries_per_sec=..
          p50_us=.. p99_us=.. p999_us=.. max_us=.. server_cpu_us_per_delivery=.. errors=..
 Exit status: 0 if every subscriber got every message in order, 1 otherwise.";
 
@@ -75,6 +77,7 @@ struct Args {
     msgs: u64,
     size: usize,
     pipeline: usize,
+    rate: f64,
     channel: String,
     server_pid: Option<u32>,
     timeout: Duration,
@@ -97,6 +100,7 @@ fn parse() -> Result<Args, String> {
         msgs: 20_000,
         size: 64,
         pipeline: 16,
+        rate: 0.0,
         channel: "bench".into(),
         server_pid: None,
         timeout: Duration::from_secs(30),
@@ -117,6 +121,12 @@ fn parse() -> Result<Args, String> {
             "--msgs" => a.msgs = v.parse().map_err(|e| bad(&e))?,
             "--size" => a.size = v.parse::<usize>().map_err(|e| bad(&e))?,
             "--pipeline" => a.pipeline = v.parse::<usize>().map_err(|e| bad(&e))?.max(1),
+            "--rate" => {
+                a.rate = v.parse::<f64>().map_err(|e| bad(&e))?;
+                if !a.rate.is_finite() || a.rate < 0.0 {
+                    return Err(format!("--rate {v}: must be a number of messages per second"));
+                }
+            }
             "--channel" => a.channel = v.clone(),
             "--server-pid" => a.server_pid = Some(v.parse().map_err(|e| bad(&e))?),
             "--timeout" => a.timeout = Duration::from_secs(v.parse().map_err(|e| bad(&e))?),
@@ -398,9 +408,23 @@ fn main() {
     let mut receivers_seen = 0i64;
     while seq < args.msgs {
         let batch = args.pipeline.min((args.msgs - seq) as usize);
+        // Open loop: each batch leaves at its scheduled time, and its messages count their
+        // latency from that time, so a server that falls behind cannot hide it (no
+        // coordinated omission).
+        let scheduled = (args.rate > 0.0)
+            .then(|| start + Duration::from_secs_f64(seq as f64 / args.rate));
+        if let Some(at) = scheduled {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
         let mut out = BytesMut::new();
         for _ in 0..batch {
-            let sent_ns = base.elapsed().as_nanos() as u64;
+            let sent_ns = match scheduled {
+                Some(at) => at.saturating_duration_since(base).as_nanos() as u64,
+                None => base.elapsed().as_nanos() as u64,
+            };
             let p = payload(args.size, sent_ns, seq);
             resp::write_command(&mut out, &[b"PUBLISH", args.channel.as_bytes(), &p]);
             seq += 1;
@@ -462,11 +486,12 @@ fn main() {
         eprintln!("pubsub_bench: first error: {e}");
     }
     println!(
-        "RESULT mode={mode} subs={} msgs={} size={} pipeline={} deliveries={delivered} secs={secs:.3} deliveries_per_sec={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} server_cpu_us_per_delivery={cpu_per_delivery} errors={errors}",
+        "RESULT mode={mode} subs={} msgs={} size={} pipeline={} rate={} deliveries={delivered} secs={secs:.3} deliveries_per_sec={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} server_cpu_us_per_delivery={cpu_per_delivery} errors={errors}",
         args.subs,
         args.msgs,
         args.size,
         args.pipeline,
+        args.rate,
         delivered as f64 / secs,
         q(0.5),
         q(0.99),

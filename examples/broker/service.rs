@@ -404,11 +404,7 @@ fn serve_blocked(
 }
 
 /// Flags the clients watching keys written since the last look: their `EXEC` will fail.
-fn mark_watchers(
-    st: &mut State,
-    clients: &mut Clients,
-    me: &mut Option<&mut Client>,
-) {
+fn mark_watchers(st: &mut State, clients: &mut Clients, me: &mut Option<&mut Client>) {
     if st.db.touched.is_empty() {
         return;
     }

@@ -340,12 +340,7 @@ impl Tcp {
                         Next::Forward
                     }
                     Recv::Eof => {
-                        log::warn!(
-                            "DEBUG pair {} eof from {side:?} up={} down={}",
-                            pid.serial,
-                            inner.counters.bytes_up,
-                            inner.counters.bytes_down
-                        );
+                        log::debug!("pair {}: end of stream from {side:?}", pid.serial);
                         match side {
                             Side::Down => pair.down_eof = true,
                             Side::Up => pair.up_eof = true,

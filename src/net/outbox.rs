@@ -149,7 +149,10 @@ mod tests {
         o.push(big(b'a'));
         o.push(big(b'b'));
         let batch = o.next_batch().unwrap();
-        assert!(matches!(batch, Batch::Many(ref b) if b.len() == 2), "large buffers: a vector");
+        assert!(
+            matches!(batch, Batch::Many(ref b) if b.len() == 2),
+            "large buffers: a vector"
+        );
         assert!(o.next_batch().is_none(), "one send in flight at a time");
         o.sent(batch, 2500);
         let Some(Batch::One(rest)) = o.next_batch() else {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::patterns::IdMap;
 use super::job::Job;
 use super::LeaseId;
+use crate::patterns::IdMap;
 
 pub(crate) struct Lease {
     pub(crate) queue: Bytes,

@@ -70,9 +70,9 @@ pub use pull::{Event, Mode, PullRequest, Pulled, Wait};
 pub use queue::{QueueConfig, QueueStats};
 pub use settle::Returned;
 
+use super::IdSet;
 use super::{Deadline, WaiterId, Waiters};
 use delayed::Delayed;
-use super::IdSet;
 use leases::Leases;
 use pull::WaitRequest;
 use queue::Queue;
