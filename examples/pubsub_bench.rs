@@ -124,7 +124,9 @@ fn parse() -> Result<Args, String> {
             "--rate" => {
                 a.rate = v.parse::<f64>().map_err(|e| bad(&e))?;
                 if !a.rate.is_finite() || a.rate < 0.0 {
-                    return Err(format!("--rate {v}: must be a number of messages per second"));
+                    return Err(format!(
+                        "--rate {v}: must be a number of messages per second"
+                    ));
                 }
             }
             "--channel" => a.channel = v.clone(),
@@ -411,8 +413,8 @@ fn main() {
         // Open loop: each batch leaves at its scheduled time, and its messages count their
         // latency from that time, so a server that falls behind cannot hide it (no
         // coordinated omission).
-        let scheduled = (args.rate > 0.0)
-            .then(|| start + Duration::from_secs_f64(seq as f64 / args.rate));
+        let scheduled =
+            (args.rate > 0.0).then(|| start + Duration::from_secs_f64(seq as f64 / args.rate));
         if let Some(at) = scheduled {
             let now = Instant::now();
             if at > now {
