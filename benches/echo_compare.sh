@@ -20,12 +20,20 @@
 #   SERVERS      servers to run, comma or space separated. Known names:
 #                ringloop-uring-callback ringloop-uring-polling ringloop-uring-blocking
 #                ringloop-epoll-callback ringloop-epoll-polling ringloop-epoll-blocking
-#                (append -nodefer to a ringloop-uring-* name: IORING_SETUP_DEFER_TASKRUN off)
+#                (append -nodefer to a ringloop-uring-* name: IORING_SETUP_DEFER_TASKRUN off;
+#                append -base to any ringloop name to run the binary ECHO_SERVER_BASE instead,
+#                e.g. a copy of an earlier build, for an interleaved before/after comparison)
 #                sync tokio mio liburing   (default: the first four, sync, tokio, mio;
 #                liburing = benches/peers/liburing_echo, a hand-tuned C floor, needs liburing-dev)
 #   SECS=5       measured seconds per cell        WARMUP=1   warm-up seconds per cell
 #   MATRIX       cells as "conns:size:depth ..."
 #                (default: 1,16,256,1000 conns x 64,4096 B at depth 1, plus 16:64:16)
+#   REPEAT=1     runs of every (server, cell). With REPEAT>1 the runs are interleaved:
+#                repetition by repetition, cell by cell, every server in turn (the order
+#                rotates each repetition), so drift on the machine hits all servers alike;
+#                the report then adds a summary table: per server and cell the MEDIAN
+#                (and min-max) of server CPU us/msg, and the medians of msgs/s, p99.9 and
+#                syscalls/msg. The per-run table stays as it is (one row per run).
 #   IDLE_CONNS=10000   connections for the idle-memory measurement (0 or --no-idle: skip)
 #   IDLE_HOLD=8        seconds loadgen holds them (RSS is read once all are up)
 #   OUT=target/echo_compare.md   report file (also printed to stdout)
@@ -70,6 +78,7 @@ done
 
 SECS=${SECS:-5}
 WARMUP=${WARMUP:-1}
+REPEAT=${REPEAT:-1}
 MATRIX=${MATRIX:-"1:64:1 1:4096:1 16:64:1 16:4096:1 256:64:1 256:4096:1 1000:64:1 1000:4096:1 16:64:16"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -93,6 +102,7 @@ LIBURING_SERVER=${LIBURING_SERVER:-$TARGET/liburing_echo}
 
 log() { echo "echo_compare: $*" >&2; }
 
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "echo_compare: REPEAT must be a positive integer (got '$REPEAT')" >&2; exit 2; }
 for n in "$SECS" "$WARMUP" "$IDLE_CONNS" "$IDLE_HOLD"; do
     [[ $n =~ ^[0-9]+(\.[0-9]+)?$ ]] || { log "SECS/WARMUP/IDLE_CONNS/IDLE_HOLD must be numbers (got '$n')"; exit 2; }
 done
@@ -121,10 +131,16 @@ server_spec() {
     case $1 in
         ringloop-uring-*|ringloop-epoll-*)
             # ringloop-<backend>-<style>[-nodefer]; -nodefer turns off IORING_SETUP_DEFER_TASKRUN.
-            local rest=${1#ringloop-} defer=on
+            # A -base suffix runs ECHO_SERVER_BASE instead (an earlier build, for an
+            # interleaved before/after comparison).
+            local rest=${1#ringloop-} defer=on bin=$ECHO_SERVER
+            if [[ $rest == *-base ]]; then
+                rest=${rest%-base}; bin=${ECHO_SERVER_BASE:-}
+                [[ -n $bin ]] || return 1
+            fi
             if [[ $rest == *-nodefer ]]; then rest=${rest%-nodefer}; defer=off; fi
             case ${rest#*-} in callback|polling|blocking) ;; *) return 1 ;; esac
-            SRV_BIN=$ECHO_SERVER
+            SRV_BIN=$bin
             SRV_ARGS=(--backend "${rest%%-*}" --style "${rest#*-}" --defer-taskrun "$defer")
             SRV_STATS=ringloop_stats ;;
         sync)  SRV_BIN=$SYNC_SERVER ;;
@@ -365,9 +381,12 @@ SKIPPED=()
 # 1000s of connections to a slow server can take a while).
 LINE_TIMEOUT=$(awk -v w="$WARMUP" -v s="$SECS" -v h="$IDLE_HOLD" 'BEGIN { printf "%d", w + s + h + 120 }')
 
-run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not start
-    local name=$1 conns=$2 size=$3 depth=$4
-    local tag="$name-c$conns-s$size-d$depth"
+# run_cell NAME CONNS SIZE DEPTH [REP] -> 0, or 1 if the server did not start.
+# Also leaves the cell's figures in LAST_CPU LAST_P999 LAST_MPS LAST_SC (empty if unknown).
+run_cell() {
+    local name=$1 conns=$2 size=$3 depth=$4 rep=${5:-}
+    local tag="$name-c$conns-s$size-d$depth${rep:+-r$rep}"
+    LAST_CPU= LAST_P999= LAST_MPS= LAST_SC=
     local slog=$LOGDIR/$tag.server.log
     next_port
     if ! start_server "$name" "$PORT" "$slog"; then
@@ -420,6 +439,7 @@ run_cell() { # run_cell NAME CONNS SIZE DEPTH -> 0, or 1 if the server did not s
     if [[ $sc0 =~ ^[0-9]+$ && $sc1 =~ ^[0-9]+$ ]] && (( msgs > 0 )); then
         sc_per_msg=$(awk -v a="$sc0" -v b="$sc1" -v m="$msgs" 'BEGIN { printf "%.2f", (b - a) / m }')
     fi
+    LAST_CPU=$cpu_per_msg LAST_P999=$(kv "$result" p999_us) LAST_MPS=$mps LAST_SC=$sc_per_msg
     local row
     row="| $name | $conns | $size | $depth | $(fmt "$mps" %.0f) | $(fmt "$(kv "$result" mb_per_sec)" %.2f) \
 | $(fmt "$(kv "$result" p50_us)" %.1f) | $(fmt "$(kv "$result" p99_us)" %.1f) | $(fmt "$(kv "$result" p999_us)" %.1f) \
@@ -470,27 +490,85 @@ run_idle() { # run_idle NAME
     log "idle: $name connected=$connected rss ${rss0} -> ${rss1} KiB = $per B/conn"
 }
 
+VALID=()
 for name in "${SERVER_LIST[@]}"; do
     if ! server_spec "$name"; then
         log "skipping $name: unknown server name"
         SKIPPED+=("$name: unknown server name")
         continue
     fi
-    log "=== $name"
-    started=0
-    for cell in "${CELLS[@]}"; do
-        IFS=: read -r c s d <<<"$cell"
-        if ! run_cell "$name" "$c" "$s" "$d"; then
-            log "skipping $name: $START_ERR"
-            SKIPPED+=("$name: $START_ERR")
-            break
-        fi
-        started=1
-    done
-    if (( started && IDLE_CONNS > 0 )); then
-        run_idle "$name"
-    fi
+    VALID+=("$name")
 done
+
+# Per (server, cell) samples of the repeated runs: "v1 v2 ..." keyed by "name|cell".
+declare -A S_CPU=() S_P999=() S_MPS=() S_SC=() DEAD=()
+add_sample() { # add_sample ARRAY KEY VALUE (numbers only)
+    local -n arr=$1
+    [[ $3 =~ ^[0-9]+(\.[0-9]+)?$ ]] && arr[$2]+="$3 "
+    return 0
+}
+
+if (( REPEAT == 1 )); then
+    for name in "${VALID[@]}"; do
+        log "=== $name"
+        started=0
+        for cell in "${CELLS[@]}"; do
+            IFS=: read -r c s d <<<"$cell"
+            if ! run_cell "$name" "$c" "$s" "$d"; then
+                log "skipping $name: $START_ERR"
+                SKIPPED+=("$name: $START_ERR")
+                break
+            fi
+            started=1
+        done
+        if (( started && IDLE_CONNS > 0 )); then
+            run_idle "$name"
+        fi
+    done
+else
+    n_valid=${#VALID[@]}
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        log "=== repetition $rep/$REPEAT"
+        for cell in "${CELLS[@]}"; do
+            IFS=: read -r c s d <<<"$cell"
+            for ((k = 0; k < n_valid; k++)); do
+                # Rotate the order every repetition: no server always runs first (or last).
+                name=${VALID[$(( (k + rep - 1) % n_valid ))]}
+                [[ -n ${DEAD[$name]:-} ]] && continue
+                if ! run_cell "$name" "$c" "$s" "$d" "$rep"; then
+                    log "skipping $name: $START_ERR"
+                    SKIPPED+=("$name: $START_ERR")
+                    DEAD[$name]=1
+                    continue
+                fi
+                key="$name|$cell"
+                add_sample S_CPU "$key" "$LAST_CPU"
+                add_sample S_P999 "$key" "$LAST_P999"
+                add_sample S_MPS "$key" "$LAST_MPS"
+                add_sample S_SC "$key" "$LAST_SC"
+            done
+        done
+    done
+    if (( IDLE_CONNS > 0 )); then
+        for name in "${VALID[@]}"; do
+            [[ -z ${DEAD[$name]:-} ]] && run_idle "$name"
+        done
+    fi
+fi
+
+# sample_stat "v1 v2 ..." median|min|max FORMAT -> the statistic, or n/a without samples
+sample_stat() {
+    [[ -z ${1// /} ]] && { echo n/a; return; }
+    tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk -v what="$2" -v f="$3" '
+        { v[NR] = $1 }
+        END {
+            if (what == "min") x = v[1]
+            else if (what == "max") x = v[NR]
+            else x = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf f, x
+        }'
+}
+count() { awk '{ print NF }' <<<"$1"; }
 
 # ---------------------------------------------------------------------------
 # Report
@@ -508,6 +586,26 @@ done
     echo "Each cell: fresh server, ${WARMUP} s warm-up, ${SECS} s measured. Latency is round-trip as seen by loadgen."
     echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); lg CPU = loadgen's own (getrusage), to spot a client-bound cell (near 100 %). other CPU = all other CPU use on the machine during the window, in % of one core (a few % is interrupt accounting; more means the cell was disturbed)."
     echo
+    if (( REPEAT > 1 )); then
+        echo "Repeated runs: $REPEAT per server and cell, interleaved (per repetition, per cell, every server in turn, order rotated each repetition)."
+        echo "Summary: medians over the runs (min-max for server CPU). Every single run is in the table after it."
+        echo
+        echo "| server | conns | size B | depth | runs | msgs/s (median) | p99.9 µs (median) | srv CPU µs/msg (median) | srv CPU µs/msg (min-max) | syscalls/msg (median) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for cell in "${CELLS[@]}"; do
+            IFS=: read -r c s d <<<"$cell"
+            for name in "${VALID[@]}"; do
+                key="$name|$cell"
+                [[ -z ${S_CPU[$key]:-}${S_MPS[$key]:-} ]] && continue
+                echo "| $name | $c | $s | $d | $(count "${S_MPS[$key]:-}") | $(sample_stat "${S_MPS[$key]:-}" median %.0f) \
+| $(sample_stat "${S_P999[$key]:-}" median %.1f) | $(sample_stat "${S_CPU[$key]:-}" median %.2f) \
+| $(sample_stat "${S_CPU[$key]:-}" min %.2f)-$(sample_stat "${S_CPU[$key]:-}" max %.2f) | $(sample_stat "${S_SC[$key]:-}" median %.2f) |"
+            done
+        done
+        echo
+        echo "Every run:"
+        echo
+    fi
     echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv CPU % | lg CPU % | other CPU % | syscalls/msg | errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do echo "$r"; done

@@ -16,7 +16,7 @@ use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId};
 use slab::Slab;
 
-use crate::conn::{Conn, Reaction};
+use crate::conn::{Conn, Reaction, Spares};
 use crate::{set_nodelay, Counters};
 
 struct Entry {
@@ -30,6 +30,7 @@ struct Server {
     next_serial: u64,
     high_water: usize,
     counters: Counters,
+    spares: Spares,
 }
 
 type Shared = Rc<RefCell<Server>>;
@@ -51,6 +52,7 @@ pub fn run(
         next_serial: 0,
         high_water,
         counters,
+        spares: Spares::default(),
     };
     accept_loop(lp, listener, Rc::new(RefCell::new(server)));
     lp.run()
@@ -97,35 +99,39 @@ fn on_accept(lp: &mut EventLoop, server: &Shared, fd: OwnedFd) {
 fn with_conn<R>(
     server: &Shared,
     id: ConnId,
-    f: impl FnOnce(&mut Entry, &Counters) -> R,
+    f: impl FnOnce(&mut Entry, &Counters, &mut Spares) -> R,
 ) -> Option<R> {
     let mut s = server.borrow_mut();
     let s = &mut *s;
     let entry = s.conns.get_mut(id.key).filter(|e| e.serial == id.serial)?;
-    Some(f(entry, &s.counters))
+    Some(f(entry, &s.counters, &mut s.spares))
 }
 
 fn start_reading(lp: &mut EventLoop, server: &Shared, id: ConnId) {
-    let Some(Some(fd)) = with_conn(server, id, |e, _| e.conn.raw_fd()) else {
+    let Some(Some(fd)) = with_conn(server, id, |e, _, _| e.conn.raw_fd()) else {
         return;
     };
     let s = server.clone();
     let op = lp.submit_multi_with(RecvMulti::new(fd), move |lp, item| {
-        let reaction = with_conn(&s, id, |e, counters| e.conn.on_recv(item, counters));
+        let reaction = with_conn(&s, id, |e, counters, spares| {
+            e.conn.on_recv(item, counters, spares)
+        });
         react(lp, &s, id, reaction);
     });
-    with_conn(server, id, |e, _| e.recv_op = Some(op));
+    with_conn(server, id, |e, _, _| e.recv_op = Some(op));
 }
 
 fn flush(lp: &mut EventLoop, server: &Shared, id: ConnId) {
-    let Some(Some((fd, batch))) = with_conn(server, id, |e, _| {
+    let Some(Some((fd, batch))) = with_conn(server, id, |e, _, _| {
         Some((e.conn.raw_fd()?, e.conn.outbox.next_batch()?))
     }) else {
         return;
     };
     let s = server.clone();
     let on_sent = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Batch| {
-        let reaction = with_conn(&s, id, |e, counters| e.conn.on_sent(res, batch, counters));
+        let reaction = with_conn(&s, id, |e, counters, spares| {
+            e.conn.on_sent(res, batch, counters, spares)
+        });
         react(lp, &s, id, reaction);
     };
     match batch {
@@ -149,7 +155,7 @@ fn react(lp: &mut EventLoop, server: &Shared, id: ConnId, reaction: Option<React
         return close(lp, server, id);
     }
     if r.pause {
-        if let Some(Some(op)) = with_conn(server, id, |e, _| e.recv_op) {
+        if let Some(Some(op)) = with_conn(server, id, |e, _, _| e.recv_op) {
             lp.cancel(op);
         }
     }

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ringloop::net::{Batch, Outbox, ReadGate};
 use ringloop::PooledBuf;
 
@@ -24,6 +24,40 @@ pub struct Reaction {
     pub flush: bool,
     /// Close the connection.
     pub close: bool,
+}
+
+/// Echo buffers whose send completed whole, kept for the next messages so that a message costs
+/// no allocation (a pool buffer must go straight back to the pool, so the bytes are copied out —
+/// into a recycled buffer). Server-wide and bounded: at most [`MAX_SPARES`] buffers of at most
+/// [`SPARE_MAX`] bytes, and an idle connection holds none.
+#[derive(Default)]
+pub struct Spares(Vec<BytesMut>);
+
+/// Enough for one message in flight on each of ~1,000 busy connections.
+const MAX_SPARES: usize = 1024;
+/// A pool buffer's default size; larger (joined) buffers are freed, not kept.
+const SPARE_MAX: usize = 4096;
+
+impl Spares {
+    /// `data` in a buffer of our own, recycled if one is spare.
+    pub fn copy(&mut self, data: &[u8]) -> Bytes {
+        let mut buf = self.0.pop().unwrap_or_default();
+        buf.extend_from_slice(data);
+        buf.freeze()
+    }
+
+    /// Keeps `buf` for reuse if nothing else refers to it and there is room.
+    pub fn recycle(&mut self, buf: Bytes) {
+        if self.0.len() >= MAX_SPARES {
+            return;
+        }
+        if let Ok(mut buf) = buf.try_into_mut() {
+            if buf.capacity() <= SPARE_MAX {
+                buf.clear();
+                self.0.push(buf);
+            }
+        }
+    }
 }
 
 pub struct Conn {
@@ -50,13 +84,14 @@ impl Conn {
         &mut self,
         item: io::Result<Option<PooledBuf>>,
         counters: &Counters,
+        spares: &mut Spares,
     ) -> Reaction {
         match item {
             Ok(Some(buf)) => {
                 counters.received(buf.len());
                 // Copy out of the pool buffer so it goes straight back to the ring: a slow peer
                 // must hold its own backlog, not the buffers every other connection needs.
-                self.outbox.push(Bytes::copy_from_slice(&buf));
+                self.outbox.push(spares.copy(&buf));
                 let pause = self.read.should_pause(self.outbox.over_high_water());
                 Reaction {
                     pause,
@@ -93,6 +128,7 @@ impl Conn {
         res: io::Result<usize>,
         batch: Batch,
         counters: &Counters,
+        spares: &mut Spares,
     ) -> Reaction {
         let n = match res {
             Ok(n) => n,
@@ -105,7 +141,9 @@ impl Conn {
             }
         };
         counters.sent(n);
-        self.outbox.sent(batch, n);
+        if let Some(buf) = self.outbox.sent_reclaim(batch, n) {
+            spares.recycle(buf);
+        }
         let resume = self.outbox.under_low_water() && self.read.on_drained();
         let close = self.read.is_eof() && self.outbox.is_idle();
         Reaction {

@@ -16,7 +16,7 @@ use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId, StreamTicket, Ticket};
 use slab::Slab;
 
-use crate::conn::{Conn, Reaction};
+use crate::conn::{Conn, Reaction, Spares};
 use crate::{set_nodelay, Counters};
 
 type RecvStream = StreamTicket<RecvMulti>;
@@ -46,6 +46,7 @@ struct Server {
     closing: HashMap<OpId, Ticket<io::Result<()>>>,
     high_water: usize,
     counters: Counters,
+    spares: Spares,
 }
 
 pub fn run(
@@ -60,6 +61,7 @@ pub fn run(
         closing: HashMap::new(),
         high_water,
         counters,
+        spares: Spares::default(),
     };
     let accept = lp.submit_multi(AcceptMulti::new(listener));
     while !lp.is_stopped() {
@@ -129,7 +131,7 @@ impl Server {
                 self.owners.remove(&id);
                 entry.recv = None;
             }
-            let reaction = entry.conn.on_recv(item, &self.counters);
+            let reaction = entry.conn.on_recv(item, &self.counters, &mut self.spares);
             self.react(lp, key, reaction);
             if last {
                 return;
@@ -153,7 +155,9 @@ impl Server {
         let Some((res, batch)) = outcome else { return };
         self.owners.remove(&id);
         entry.send = None;
-        let reaction = entry.conn.on_sent(res, batch, &self.counters);
+        let reaction = entry
+            .conn
+            .on_sent(res, batch, &self.counters, &mut self.spares);
         self.react(lp, key, reaction);
     }
 

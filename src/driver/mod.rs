@@ -91,6 +91,11 @@ pub enum Direction {
 pub(crate) const TOKEN_WAKE: u64 = u64::MAX;
 /// Completions of cancel requests; their result is not interesting (the cancelled op reports).
 pub(crate) const TOKEN_CANCEL: u64 = u64::MAX - 1;
+/// epoll: set on a parked reader's token handed back for a readable edge that reported no
+/// hang-up, error or urgent data (op ids keep this bit clear). A stream read made after such an
+/// edge that comes back short has drained the socket: data or a FIN arriving later raises a new
+/// edge, so the loop may wait for it instead of making a read bound to fail with `EAGAIN`.
+pub(crate) const TOKEN_CLEAN_EDGE: u64 = 1 << 63;
 
 /// The driver a loop runs on. One per loop, so the size difference between variants is moot.
 #[allow(clippy::large_enum_variant)]

@@ -99,8 +99,9 @@ pub(crate) trait MultiEntry {
         flags: u32,
         more: bool,
     ) -> Next;
-    /// Runs the epoll accept/recv loop for at most `budget` items.
-    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize) -> Next;
+    /// Runs the epoll accept/recv loop for at most `budget` items. `clean_edge`: the run follows
+    /// a readable edge that reported no hang-up or error.
+    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize, clean_edge: bool) -> Next;
     fn as_any(&mut self) -> &mut dyn Any;
     /// True for the ticket style (items queue up for the owner).
     fn has_queue(&self) -> bool;
@@ -182,9 +183,14 @@ impl<M: MultiOp> MultiEntry for Multi<M> {
         }
     }
 
-    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize) -> Next {
+    fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize, clean_edge: bool) -> Next {
         let pool = lp.pool.clone();
         for _ in 0..budget {
+            // A short stream read after a clean edge drained the socket (see `TOKEN_CLEAN_EDGE`):
+            // wait for the next edge rather than make a read that can only say EAGAIN.
+            if self.op.epoll_drained() && clean_edge {
+                return Next::Wait(self.op.fd(), crate::driver::Direction::Read);
+            }
             lp.stats.syscalls += 1;
             let step = self.op.epoll_attempt(&MultiCtx {
                 pool: pool.as_ref(),

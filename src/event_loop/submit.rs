@@ -293,7 +293,10 @@ impl EventLoop {
         // parked in the driver either, so `forget_fd` below would miss them and their next
         // attempt would run against the closed number (EBADF, or another file that reused it).
         // Marked cancelled here, they end with ECANCELED instead (`run_retries`, `run_epoll`).
-        let retry_ids = self.retry.iter().map(|&token| OpId::from_user_data(token));
+        let retry_ids = self
+            .retry
+            .iter()
+            .map(|&token| OpId::from_user_data(token & !crate::driver::TOKEN_CLEAN_EDGE));
         let unparked_on_fd: Vec<OpId> = self
             .starved
             .iter()

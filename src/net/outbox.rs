@@ -112,6 +112,22 @@ impl Outbox {
         }
     }
 
+    /// Like [`Outbox::sent`], and when the batch was one buffer written whole, hands that buffer
+    /// back so its allocation can be reused (`Bytes::try_into_mut`) instead of freed.
+    pub fn sent_reclaim(&mut self, batch: Batch, n: usize) -> Option<Bytes> {
+        match batch {
+            Batch::One(buf) if n >= buf.len() => {
+                self.sending = false;
+                self.unsent -= n.min(self.unsent);
+                Some(buf)
+            }
+            other => {
+                self.sent(other, n);
+                None
+            }
+        }
+    }
+
     /// Reading must pause: too much is waiting for the peer.
     pub fn over_high_water(&self) -> bool {
         self.unsent > self.high_water
@@ -167,6 +183,25 @@ mod tests {
         o.sent(Batch::One(last), 1);
         assert!(o.is_idle());
         assert_eq!(o.unsent(), 0);
+    }
+
+    #[test]
+    fn a_whole_single_send_is_handed_back_for_reuse() {
+        let mut o = Outbox::new(1 << 20);
+        o.push(Bytes::from_static(b"hello"));
+        let batch = o.next_batch().unwrap();
+        assert_eq!(o.sent_reclaim(batch, 5), Some(Bytes::from_static(b"hello")));
+        assert!(o.is_idle());
+        assert_eq!(o.unsent(), 0);
+        // A partial send requeues the rest and hands nothing back.
+        o.push(Bytes::from_static(b"world"));
+        let batch = o.next_batch().unwrap();
+        assert_eq!(o.sent_reclaim(batch, 2), None);
+        assert_eq!(o.unsent(), 3);
+        let Some(Batch::One(rest)) = o.next_batch() else {
+            panic!("the rest")
+        };
+        assert_eq!(rest, Bytes::from_static(b"rld"));
     }
 
     #[test]

@@ -60,6 +60,12 @@ pub trait MultiOp: sealed::Sealed + 'static {
     fn epoll_attempt(&mut self, cx: &MultiCtx<'_>) -> Step<Self::Item>;
     #[doc(hidden)]
     fn uring_item(&mut self, res: i32, flags: u32, cx: &MultiCtx<'_>) -> Step<Self::Item>;
+    /// True (once) if the last epoll attempt read less than it asked for from a stream socket:
+    /// after a clean readiness edge, that means the socket is drained. Clears the flag.
+    #[doc(hidden)]
+    fn epoll_drained(&mut self) -> bool {
+        false
+    }
     /// The new fd an item carries (so the epoll driver forgets stale state for its number).
     #[doc(hidden)]
     fn item_fd(_item: &Self::Item) -> Option<RawFd> {
@@ -134,12 +140,41 @@ impl MultiOp for AcceptMulti {
 /// Receives every chunk of data on a socket into buffers from the loop's shared pool.
 pub struct RecvMulti {
     fd: RawFd,
+    /// epoll: whether `fd` is a stream socket (asked once, at the first short read).
+    stream: Option<bool>,
+    /// epoll: the last read was short, on a stream socket.
+    short: bool,
 }
 
 impl RecvMulti {
     /// Receives on `fd` until end-of-file, an error, or a cancel.
     pub fn new(fd: RawFd) -> Self {
-        RecvMulti { fd }
+        RecvMulti {
+            fd,
+            stream: None,
+            short: false,
+        }
+    }
+
+    /// A stream socket returns all it holds, up to the size asked for, so a short read there
+    /// means "drained". A datagram socket returns one datagram per read, whatever else waits.
+    fn is_stream(&mut self) -> bool {
+        let fd = self.fd;
+        *self.stream.get_or_insert_with(|| {
+            let mut ty: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: ty/len are live locals of the sizes given.
+            let ret = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                    (&mut ty as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            ret == 0 && ty == libc::SOCK_STREAM
+        })
     }
 }
 
@@ -172,6 +207,7 @@ impl MultiOp for RecvMulti {
         let ret = unsafe { libc::recv(self.fd, ptr.cast(), pool.buf_size(), libc::MSG_DONTWAIT) };
         let res = syscall_res(ret);
         if res > 0 {
+            self.short = (res as usize) < pool.buf_size() && self.is_stream();
             return Step::Item(Ok(Some(pool.filled(bid, res as usize))));
         }
         pool.give_back(bid);
@@ -179,6 +215,9 @@ impl MultiOp for RecvMulti {
             return Step::Wait(self.fd, Direction::Read);
         }
         self.uring_item(res, 0, cx)
+    }
+    fn epoll_drained(&mut self) -> bool {
+        std::mem::take(&mut self.short)
     }
     fn uring_item(&mut self, res: i32, flags: u32, cx: &MultiCtx<'_>) -> Step<Self::Item> {
         #[cfg(ringloop_uring)]
