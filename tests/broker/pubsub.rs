@@ -133,6 +133,9 @@ pub fn resp3_pushes(backend: &str) {
     sub.set_push_sender(tx);
     sub.subscribe_resp3("ch").unwrap();
     sub.psubscribe_resp3("c*").unwrap();
+    // In RESP3 the crate does not wait for the subscribe confirmations (they are pushes): a
+    // round trip on the same connection makes sure both were processed before publishing.
+    let _: String = q(&mut sub, &["PING"]);
     let mut p = b.conn();
     assert_eq!(q::<i64>(&mut p, &["PUBLISH", "ch", "hello"]), 2);
     // In RESP3 a subscriber may run any command; pushes arrive in between.
