@@ -399,6 +399,25 @@ pub fn http_errors_and_limits(backend: &str) {
             > 1000
     );
 
+    // HEAD on a stream or a long poll: the head at once, no body, the connection reusable.
+    let mut c = HttpConn::connect(addr);
+    let r = c.request("HEAD", "/channels/h/events", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert!(r.body.is_empty());
+    let t0 = Instant::now();
+    let r = c.request("HEAD", "/channels/h/messages?wait=10", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "HEAD waited like a long poll"
+    );
+    assert_eq!(c.request("GET", "/stats", &[], b"").status, 200);
+
     // Keep-alive and pipelining: answers in request order, even behind a long poll.
     let mut c = HttpConn::connect(addr);
     c.send("GET", "/channels/p/messages?wait=0.3", &[], b"");

@@ -20,6 +20,7 @@ mod expiry;
 mod http;
 mod lists;
 mod pubsub;
+mod python;
 mod robustness;
 mod tools;
 mod transactions;
@@ -30,6 +31,7 @@ use expiry::*;
 use http::*;
 use lists::*;
 use pubsub::*;
+use python::*;
 use robustness::*;
 use tools::*;
 use transactions::*;
@@ -79,6 +81,7 @@ both_backends!(
     sigint_and_quit,
     redis_cli_session,
     redis_benchmark,
+    redis_py_client,
     // the HTTP front
     http_publish_poll_and_long_poll,
     http_long_polls_time_out_on_schedule,

@@ -23,7 +23,7 @@ use ringloop::net::{ConnId, Ctx};
 use ringloop::patterns::pubsub::{
     Format, HistoryError, Message, PubSubError, SubscriberId, SubscriberOptions,
 };
-use ringloop::proto::http::{Request, Response};
+use ringloop::proto::http::{Method, Request, Response};
 use ringloop::proto::sse;
 use serde_json::{json, Value};
 
@@ -136,6 +136,8 @@ pub fn messages(
         Some(Err(_)) => return Some(error(400, "after must be a message id (an integer)")),
     };
     let wait = match secs_param(req, "wait") {
+        // A HEAD is answered at once: it must not hold the connection for a body it won't get.
+        Ok(_) if req.method == Method::Head => Duration::ZERO,
         Ok(w) => w.unwrap_or(Duration::ZERO).min(MAX_WAIT),
         Err(resp) => return Some(resp),
     };

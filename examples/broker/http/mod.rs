@@ -238,6 +238,12 @@ pub fn route(st: &mut State, cx: &mut Ctx<'_, ()>, id: ConnId, req: Request, now
         ["channels", name, "messages"] if get => {
             channels::messages(st, cx, id, name, &req, keep_alive, now)
         }
+        // HEAD asks what a GET would answer, not for a stream that never ends.
+        ["channels", _, "events"] if head_only => Some(
+            Response::new(200)
+                .header("Content-Type", "text/event-stream")
+                .header("Cache-Control", "no-cache"),
+        ),
         ["channels", name, "events"] if get => channels::events(st, cx, id, name, &req, now),
         ["queues", name, "jobs"] if post => Some(queues::push(st, name, req.body.clone(), now)),
         ["queues", name, "reserve"] if post => queues::reserve(st, id, name, &req, keep_alive, now),
