@@ -22,6 +22,8 @@ OPTIONS:
                                                                            [default: resp]
   --pool-size N              upstream connections at most                  [default: 8]
   --lane-conns N             resp: shared connections per (protocol, db) lane [default: 2]
+  --upstream-password PASS   resp: send AUTH PASS on every upstream connection it takes
+                             (clients then need no password of their own)  [default: none]
   --backend B                uring | epoll | auto                          [default: auto]
   --down-after N             mark the upstream down after N connect failures in a row
                              (0 = never)                                   [default: 3]
@@ -73,6 +75,8 @@ pub struct Config {
     pub maxclients: usize,
     pub stats_interval: Option<Duration>,
     pub grace: Duration,
+    /// RESP mode: `AUTH` sent on each upstream connection before anything else.
+    pub upstream_password: Option<String>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             maxclients: 10_000,
             stats_interval: Some(Duration::from_secs(10)),
             grace: Duration::from_millis(5000),
+            upstream_password: None,
         }
     }
 }
@@ -165,6 +170,9 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, Stri
             "--down-after" => cfg.down_after = num()?.min(u32::MAX as u64) as u32,
             "--down-retry" => cfg.down_retry = Duration::from_millis(num()?),
             "--max-pending" => cfg.max_pending = num()? as usize,
+            "--upstream-password" => {
+                cfg.upstream_password = (!value.is_empty()).then(|| value.clone())
+            }
             "--request-timeout" => cfg.request_timeout = parse_ms_opt(&value).map_err(bad)?,
             "--connect-timeout" => cfg.connect_timeout = Duration::from_millis(num()?.max(1)),
             "--checkout-timeout" => cfg.checkout_timeout = Duration::from_millis(num()?.max(1)),

@@ -22,8 +22,15 @@ pub struct Proc {
 impl Proc {
     /// The broker, as the upstream, on `port` (0: any free port).
     pub fn broker(port: u16) -> Proc {
+        Proc::broker_with(port, &[])
+    }
+
+    /// The broker with `extra` flags (e.g. `--requirepass`).
+    pub fn broker_with(port: u16, extra: &[&str]) -> Proc {
         let port = port.to_string();
-        let server = ChildServer::start("broker", &["--port", &port, "--http-port", "off"]);
+        let mut args = vec!["--port", &port, "--http-port", "off"];
+        args.extend_from_slice(extra);
+        let server = ChildServer::start("broker", &args);
         let addr = server.addr;
         Proc { server, addr }
     }

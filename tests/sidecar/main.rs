@@ -26,6 +26,7 @@ use tcp::*;
 both_backends!(
     // RESP mode: same answers as direct
     same_results_as_direct,
+    upstream_password,
     pipelining_and_demultiplexing,
     resp3_lanes,
     select_and_client_state,

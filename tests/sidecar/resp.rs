@@ -340,3 +340,22 @@ pub fn thousand_clients_few_upstream_connections(backend: &str) {
     );
     drop(clients);
 }
+
+pub fn upstream_password(backend: &str) {
+    let up = Proc::broker_with(0, &["--requirepass", "s3cret"]);
+    let sc = Proc::sidecar(backend, up.addr, &["--upstream-password", "s3cret"]);
+    // Clients need no password: the sidecar authenticates its upstream connections.
+    let mut c = sc.conn();
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]), "v");
+    // A RESP3 lane and a dedicated connection (a blocking pop) are authenticated too.
+    let mut c3 = sc.resp3();
+    assert_eq!(q::<String>(&mut c3, &["GET", "k"]), "v");
+    let popped: Option<(String, String)> = q(&mut c, &["BRPOP", "empty", "0.1"]);
+    assert_eq!(popped, None);
+    // A wrong password: the client gets an error at once, not a hang.
+    let bad = Proc::sidecar(backend, up.addr, &["--upstream-password", "wrong"]);
+    let mut b = bad.conn();
+    let e = q_err(&mut b, &["GET", "k"]);
+    assert!(e.contains("upstream"), "{e}");
+}

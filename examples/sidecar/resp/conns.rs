@@ -238,10 +238,19 @@ impl Proxy {
         }
     }
 
+    /// `AUTH` for a connection just taken from the pool, with `--upstream-password` (sent every
+    /// time: pooled connections may be new, and re-authenticating costs one reply). A refusal
+    /// (wrong password) is an internal command failing: the connection is dropped, logged, and
+    /// what waited on it gets an error.
+    fn auth(&self) -> Option<bytes::Bytes> {
+        let pass = self.cfg.upstream_password.as_deref()?;
+        Some(super::lane::command(&[b"AUTH".as_slice(), pass.as_bytes()]))
+    }
+
     /// A connection for `lane`: switch it into the lane, then give it what waits.
     fn lane_conn(&mut self, cx: &mut Ctx<'_, Client>, lane: Lane, conn: PooledConn) {
         let mut up = Upstream::new(conn, Role::Lane(lane), self.cfg.high_water);
-        for cmd in lane.setup() {
+        for cmd in self.auth().into_iter().chain(lane.setup()) {
             up.send(cmd, Pending::internal());
         }
         up.state = lane;
@@ -261,7 +270,7 @@ impl Proxy {
         };
         self.counters.dedicated += 1;
         let mut up = Upstream::new(conn, Role::Dedicated(id), self.cfg.high_water);
-        for cmd in client.lane.setup() {
+        for cmd in self.auth().into_iter().chain(client.lane.setup()) {
             up.send(cmd, Pending::internal());
         }
         up.state = client.lane;
