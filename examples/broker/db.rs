@@ -184,7 +184,7 @@ impl Db {
         end: End,
         now: Instant,
     ) -> Result<usize, WrongType> {
-        self.list_or_none(db, key)?;
+        let exists = self.list_or_none(db, key)?;
         let name = qname(db, key);
         let options = match end {
             End::Front => PushOptions::default().front(),
@@ -196,7 +196,11 @@ impl Db {
             if let Err(e) = self.queues.push_all(&name, items, options, now) {
                 log::error!("push refused: {e}");
             }
-            self.keys[db].insert(key.clone(), Entry::List);
+            // Pushing to an existing list (the hot path of a job queue) touches the keyspace
+            // once, for the type check above.
+            if !exists {
+                self.keys[db].insert(key.clone(), Entry::List);
+            }
         }
         Ok(self.queues.len(&name))
     }
