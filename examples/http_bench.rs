@@ -47,6 +47,8 @@
 mod process;
 #[path = "shared/stamp.rs"]
 mod stamp;
+#[path = "shared/url_path.rs"]
+mod url_path;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -60,6 +62,7 @@ use process::{cpu_ticks, raise_fd_limit};
 use ringloop::proto::resp::{self, ReplyDecoder, Value};
 use ringloop::proto::sse::EventDecoder;
 use stamp::{parse_payload, payload, STAMP};
+use url_path::path_segment;
 
 const USAGE: &str = "\
 http_bench: the broker's HTTP front: polling vs long polling vs SSE, long-poll round trips,
@@ -253,19 +256,6 @@ fn parse() -> Result<Args, String> {
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("http_bench: error: {msg}");
     std::process::exit(1);
-}
-
-/// A channel name as one URL path segment (percent-encoding all but unreserved characters).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@
 mod process;
 #[path = "shared/stamp.rs"]
 mod stamp;
+#[path = "shared/url_path.rs"]
+mod url_path;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -41,6 +43,7 @@ use ringloop::proto::resp::{self, ReplyDecoder, Value};
 use ringloop::proto::sse::EventDecoder;
 use ringloop::EventLoop;
 use stamp::{parse_payload, payload, STAMP};
+use url_path::path_segment;
 
 const USAGE: &str = "\
 pubsub_bench: publish-to-subscribers fan-out benchmark (RESP publisher; RESP or SSE subscribers)
@@ -191,19 +194,6 @@ fn read_replies(
         }
     }
     Ok(got)
-}
-
-/// A channel name as one URL path segment (percent-encoding all but unreserved characters).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Opens one SSE stream: sends the request, reads the response head (blocking) and checks it is

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use ringloop::patterns::pubsub::SlowPolicy;
 use ringloop::Backend;
 
+pub use crate::byte_size::parse_bytes;
+
 pub const USAGE: &str = "\
 broker: a Redis-protocol server for pub/sub and lists-as-job-queues, on ringloop
 
@@ -235,27 +237,6 @@ fn parse_yes_no(v: &str) -> Result<bool, String> {
         "no" => Ok(false),
         _ => Err("argument must be 'yes' or 'no'".into()),
     }
-}
-
-/// `1024`, `64kb`, `32mb`, `1gb` (1024-based, as Redis's memory directives).
-pub fn parse_bytes(v: &str) -> Result<usize, String> {
-    let v = v.trim().to_ascii_lowercase();
-    let (num, mul) = [
-        ("kb", 1usize << 10),
-        ("mb", 1 << 20),
-        ("gb", 1 << 30),
-        ("k", 1000),
-        ("m", 1_000_000),
-        ("g", 1_000_000_000),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suffix, mul)| v.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
-    .unwrap_or((v.clone(), 1));
-    num.parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("argument must be a memory value, got '{v}'"))
 }
 
 /// Parses the command line (`--help` prints the usage and exits).

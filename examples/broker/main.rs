@@ -21,6 +21,8 @@
 //! exit. SIGINT/SIGTERM: stop accepting, send what is owed, close, exit; SIGUSR1: print the loop's
 //! stats.
 
+#[path = "../shared/byte_size.rs"]
+mod byte_size;
 mod client;
 mod commands;
 mod config;

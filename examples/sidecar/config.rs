@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use ringloop::Backend;
 
+use crate::byte_size::parse_bytes;
+
 pub const USAGE: &str = "\
 sidecar: a local proxy beside a service, on ringloop
 
@@ -43,7 +45,8 @@ OPTIONS:
 
 It prints `LISTENING addr` once it listens. SIGINT/SIGTERM: stop accepting, finish in-flight
 requests, close, print stats. SIGUSR1: print the sidecar's, the pool's and the loop's stats.
-Byte sizes accept the suffixes kb, mb, gb (1024-based). Logs: RUST_LOG=info (default).";
+Byte sizes accept kb, mb, gb (1024-based) and k, m, g (1000-based), as Redis does.
+Logs: RUST_LOG=info (default).";
 
 /// How downstream bytes reach the upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,24 +117,6 @@ fn parse_ms_opt(v: &str) -> Result<Option<Duration>, String> {
     Ok(Some(parse_num(v)?)
         .filter(|&n| n > 0)
         .map(Duration::from_millis))
-}
-
-/// `1024`, `64kb`, `1mb` (1024-based, as Redis's memory directives).
-fn parse_bytes(v: &str) -> Result<usize, String> {
-    let lower = v.trim().to_ascii_lowercase();
-    let (num, mul) = [
-        ("kb", 1usize << 10),
-        ("mb", 1 << 20),
-        ("gb", 1 << 30),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
-    .unwrap_or((lower.clone(), 1));
-    num.parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("'{v}' is not a byte size"))
 }
 
 /// `host:port`, resolved once at start (the first address wins).

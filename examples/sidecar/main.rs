@@ -24,6 +24,8 @@
 //! print the sidecar's, the pool's and the loop's stats. A stats line is also logged every
 //! `--stats-interval`.
 
+#[path = "../shared/byte_size.rs"]
+mod byte_size;
 mod config;
 mod health;
 mod link;
