@@ -3,8 +3,9 @@
 # starting one Redis-protocol server under test pinned to CPU 0, and stopping it by PID.
 #
 # The sourcing script sets BROKER (the broker binary) and PORT; start_server NAME starts
-# `ringloop-uring`, `ringloop-epoll` (the broker on that backend) or `redis` (redis-server, no
-# persistence) and sets PID; cleanup stops it. An EXIT/INT/TERM trap makes sure it is stopped.
+# `ringloop-uring`, `ringloop-epoll` (the broker on that backend), `ringloop-uring-base` /
+# `ringloop-epoll-base` (the broker binary in BROKER_BASE, for A/B runs) or `redis`
+# (redis-server, no persistence) and sets PID; cleanup stops it. An EXIT/INT/TERM trap makes sure it is stopped.
 
 PID=
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
@@ -14,6 +15,11 @@ start_server() {
     case $1 in
         ringloop-uring|ringloop-epoll)
             taskset -c 0 "$BROKER" --port "$PORT" --backend "${1#ringloop-}" >/dev/null 2>&1 & ;;
+        ringloop-uring-base|ringloop-epoll-base)
+            # An earlier build (BROKER_BASE), to measure a change interleaved with its base.
+            [[ -x ${BROKER_BASE:-} ]] || { echo "$1: set BROKER_BASE to a broker binary" >&2; return 1; }
+            local backend=${1#ringloop-}
+            taskset -c 0 "$BROKER_BASE" --port "$PORT" --backend "${backend%-base}" >/dev/null 2>&1 & ;;
         redis)
             command -v redis-server >/dev/null || { echo "redis-server not found: skipped (apt-get install redis-server)" >&2; return 1; }
             taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \

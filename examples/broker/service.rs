@@ -28,7 +28,7 @@ use ringloop::patterns::pubsub::{
 };
 use ringloop::patterns::pushpull::{ConsumerOptions, End, Event};
 use ringloop::patterns::{DeadlineTimer, IdBuild, WaiterId};
-use ringloop::proto::resp::{Command, Protocol, SharedFrame};
+use ringloop::proto::resp::{push_of_bulks, Command, Protocol};
 use ringloop::EventLoop;
 
 use crate::client::{BlockKind, Client};
@@ -83,11 +83,10 @@ fn encode_frame(format: Format, msg: &Message, pattern: Option<&Bytes>) -> Bytes
     } else {
         Protocol::Resp2
     };
-    let frame = match pattern {
-        Some(p) => SharedFrame::pmessage(p.clone(), msg.channel.clone(), msg.payload.clone()),
-        None => SharedFrame::message(msg.channel.clone(), msg.payload.clone()),
-    };
-    frame.bytes(proto)
+    match pattern {
+        Some(p) => push_of_bulks(proto, &[b"pmessage", p, &msg.channel, &msg.payload]),
+        None => push_of_bulks(proto, &[b"message", &msg.channel, &msg.payload]),
+    }
 }
 
 pub type Hub = PubSub<BytesEncoder<EncodeFn>>;
@@ -217,6 +216,10 @@ impl Broker {
                 flush(me, cx);
             }
         }
+        // This client's replies go out before the messages its commands published (Redis
+        // writes the publisher first too): the publisher's next batch then overlaps the
+        // subscribers' reading instead of waiting behind it.
+        flush(me, cx);
         settle(&mut self.st, &mut self.clients, Some(&mut *me), cx, now);
         flush(me, cx);
         if !me.closing && me.inbuf.len() > self.st.cfg.query_buffer_limit {

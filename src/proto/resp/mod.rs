@@ -49,9 +49,10 @@ mod request;
 mod value;
 
 pub use encode::{
-    encode, encode_to_bytes, write_array_len, write_boolean, write_bulk, write_command,
-    write_double, write_error, write_integer, write_map_len, write_null, write_null_array,
-    write_ok, write_pong, write_push_len, write_set_len, write_simple, SharedFrame,
+    encode, encode_to_bytes, push_of_bulks, write_array_len, write_boolean, write_bulk,
+    write_command, write_double, write_error, write_integer, write_map_len, write_null,
+    write_null_array, write_ok, write_pong, write_push_len, write_set_len, write_simple,
+    SharedFrame,
 };
 pub use error::ProtocolError;
 pub use limits::Limits;
