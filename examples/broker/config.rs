@@ -30,6 +30,7 @@ OPTIONS:
   --pubsub-soft-seconds SECS  ... for longer than this                   [default: 60]
   --query-buffer-limit BYTES  close a client with more unparsed input    [default: 1gb]
   --backend B                 uring | epoll | auto                       [default: auto]
+  --defer-taskrun on|off      io_uring: IORING_SETUP_DEFER_TASKRUN       [default: on]
 
 HTTP FRONT (the same channels and queues over HTTP: polling, long polling, SSE, a live page):
   --http-port N|off           HTTP port on the --bind address (0 = any)  [default: 8080]
@@ -60,6 +61,8 @@ pub struct Config {
     pub pubsub_soft_time: Duration,
     pub query_buffer_limit: usize,
     pub backend: Backend,
+    /// io_uring: finish completions only when the loop waits (see `Builder::defer_taskrun`).
+    pub defer_taskrun: bool,
     /// `None`: no HTTP front.
     pub http_port: Option<u16>,
     pub http_cors: Option<String>,
@@ -84,6 +87,7 @@ impl Default for Config {
             pubsub_soft_time: Duration::from_secs(60),
             query_buffer_limit: 1 << 30,
             backend: Backend::Auto,
+            defer_taskrun: true,
             http_port: Some(8080),
             http_cors: None,
             history: 1000,
@@ -271,6 +275,13 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, Stri
                 cfg.query_buffer_limit = parse_bytes(&value).map_err(|e| bad(&e))?
             }
             "--backend" => cfg.backend = value.parse().map_err(|e: String| bad(&e))?,
+            "--defer-taskrun" => {
+                cfg.defer_taskrun = match value.as_str() {
+                    "on" | "yes" => true,
+                    "off" | "no" => false,
+                    _ => return Err(bad(&"expected on or off")),
+                }
+            }
             "--http-port" if value == "off" => cfg.http_port = None,
             "--http-port" => cfg.http_port = Some(value.parse().map_err(|e| bad(&e))?),
             "--http-cors" => cfg.http_cors = (!value.is_empty()).then(|| value.clone()),

@@ -85,7 +85,13 @@ fn main() {
     }
     let signals = Signals::block();
     raise_fd_limit();
-    let mut lp = match EventLoop::builder().backend(cfg.backend).build() {
+    // The broker drives its loop with `run()` only, so deferred task work is safe, and in the
+    // fan-out benchmarks it was the cheaper mode (BENCHMARKS.md).
+    let mut lp = match EventLoop::builder()
+        .backend(cfg.backend)
+        .defer_taskrun(cfg.defer_taskrun)
+        .build()
+    {
         Ok(lp) => lp,
         Err(e) => {
             eprintln!(

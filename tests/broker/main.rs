@@ -77,6 +77,7 @@ both_backends!(
     maxclients,
     idle_timeout,
     protected_mode,
+    defer_taskrun_modes,
     graceful_shutdown,
     sigint_and_quit,
     redis_cli_session,

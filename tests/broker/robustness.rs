@@ -159,6 +159,49 @@ pub fn protected_mode(backend: &str) {
     raw.roundtrip(&[b"AUTH", b"pw"], b"+OK\r\n");
 }
 
+/// `--defer-taskrun` (on by default) changes how io_uring finishes completions, not what the
+/// broker does: both modes serve pub/sub, INFO says which one runs, and a bad value is refused.
+pub fn defer_taskrun_modes(backend: &str) {
+    for (flag, deferred) in [(None, true), (Some("off"), false), (Some("on"), true)] {
+        let extra: Vec<&str> = flag.map_or(vec![], |v| vec!["--defer-taskrun", v]);
+        let b = Broker::start(backend, &extra);
+        let mut sub = b.raw();
+        sub.roundtrip(
+            &[b"SUBSCRIBE", b"c"],
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+        );
+        let mut c = b.conn();
+        let n: i64 = q(&mut c, &["PUBLISH", "c", "hi"]);
+        assert_eq!(n, 1);
+        sub.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+        let info: String = q(&mut c, &["INFO"]);
+        let detail = info
+            .lines()
+            .find(|l| l.starts_with("loop_backend_detail:"))
+            .unwrap_or_else(|| panic!("no loop_backend_detail in {info}"));
+        let expect_deferred = deferred && backend == "uring";
+        assert_eq!(
+            detail.contains("DEFER_TASKRUN"),
+            expect_deferred,
+            "{flag:?}: {detail}"
+        );
+    }
+    let out = Command::new(example_path("broker"))
+        .args([
+            "--port",
+            "0",
+            "--backend",
+            backend,
+            "--defer-taskrun",
+            "sometimes",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--defer-taskrun sometimes"), "{err}");
+}
+
 pub fn graceful_shutdown(backend: &str) {
     let b = Broker::start(backend, &[]);
     let mut c = b.conn();
