@@ -82,17 +82,6 @@ for (( rep = 0; rep < REPEAT; rep++ )); do
     done
 done
 
-# median_of "values..." -> "median (min–max)" ; plain value when there is one.
-median_of() {
-    tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '
-        function f(x) { return (x >= 100 || x <= -100) ? sprintf("%.0f", x) : sprintf("%.3f", x) }
-        { v[NR] = $1 }
-        END {
-            if (NR == 0) { print "-"; exit }
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            if (NR == 1) print f(m); else printf "%s (%s–%s)\n", f(m), f(v[1]), f(v[NR])
-        }'
-}
 column_of() { # server kind subs rate field -> values of that field over the repetitions
     awk -F'|' -v s="$1" -v k="$2" -v n="$3" -v r="$4" -v f="$5" \
         '$1 == s && $2 == k && $3 == n && $4 == r { printf "%s ", $f }' "$RESULTS"

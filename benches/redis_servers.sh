@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # redis_servers.sh — sourced by broker_compare.sh, fanout_compare.sh and queue_compare.sh:
-# starting one Redis-protocol server under test pinned to CPU 0, and stopping it by PID.
+# starting one Redis-protocol server under test pinned to CPU 0, stopping it by PID, and the
+# median of repeated runs.
 #
 # The sourcing script sets BROKER (the broker binary) and PORT; start_server NAME starts
 # `ringloop-uring`, `ringloop-epoll` (the broker on that backend), `ringloop-uring-base` /
@@ -38,3 +39,15 @@ start_server() {
 
 # cpu_ticks -> utime+stime of the server, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+# median_of "values..." -> "median (min–max)" ; plain value when there is one.
+median_of() {
+    tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '
+        function f(x) { return (x >= 100 || x <= -100) ? sprintf("%.0f", x) : sprintf("%.3f", x) }
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "-"; exit }
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            if (NR == 1) print f(m); else printf "%s (%s–%s)\n", f(m), f(v[1]), f(v[NR])
+        }'
+}

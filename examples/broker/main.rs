@@ -21,12 +21,6 @@
 //! exit. SIGINT/SIGTERM: stop accepting, send what is owed, close, exit; SIGUSR1: print the loop's
 //! stats.
 
-/// mimalloc rather than glibc's malloc, as Redis ships with jemalloc: a broker allocates and
-/// frees small frames all day, and glibc's bin consolidation on each larger allocation (a read
-/// buffer) showed up in the profile of a `PUBLISH` to one subscriber.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "../shared/byte_size.rs"]
 mod byte_size;
 mod client;

@@ -145,7 +145,13 @@ impl UringDriver {
                 if !sq.is_empty() || sq.cq_overflow() || sq.taskrun() {
                     drop(sq);
                     self.counters.enters += 1;
-                    self.ring.submit()
+                    // GETEVENTS with nothing to wait for: under DEFER_TASKRUN the kernel runs
+                    // the deferred completion work only for an enter that asks for events, so
+                    // a plain submit would leave finished I/O unannounced until the loop next
+                    // sleeps — milliseconds while it stays busy (seen as p99 spikes).
+                    self.ring
+                        .submitter()
+                        .submit_with_args(0, &types::SubmitArgs::new())
                 } else {
                     Ok(0)
                 }

@@ -48,6 +48,7 @@
 //! # Ok::<(), ringloop::patterns::pushpull::QueueError>(())
 //! ```
 
+mod chunked;
 mod delayed;
 mod error;
 mod job;

@@ -1,17 +1,19 @@
 //! One named queue: its ready jobs in order, its limits and its counters.
 //!
-//! Ready jobs live in one `VecDeque` per priority ("lanes", in a `BTreeMap` so the most urgent
+//! Ready jobs live in one deque per priority ("lanes", in a `BTreeMap` so the most urgent
 //! lane is the first key). A deque, not a heap, because the common case is FIFO at one priority:
 //! push and pull are O(1), both ends work (`LPUSH`/`RPOP`), and a job costs its own 56 bytes
-//! and nothing more. Each job carries an order key, so a job returned by a nack, an expired
-//! lease or a lost consumer goes back to exactly the place it left (binary search; returned jobs
-//! are old, so they land near the front where a deque insert is cheap) — FIFO survives
-//! redelivery. Delayed and reserved jobs are held elsewhere but counted here, against the limits.
+//! and little more. The deque is chunked ([`ChunkedDeque`]) so a queue that grows to millions
+//! of jobs never stops the loop to move them all. Each job carries an order key, so a job
+//! returned by a nack, an expired lease or a lost consumer goes back to exactly the place it
+//! left (binary search; returned jobs are old, so they land near the front, and an insert moves
+//! at most one chunk) — FIFO survives redelivery. Delayed and reserved jobs are held elsewhere but counted here, against the limits.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::chunked::ChunkedDeque;
 use super::job::{End, Job};
 use super::QueueError;
 
@@ -80,10 +82,10 @@ pub struct QueueStats {
 pub(crate) struct Queue {
     pub(crate) name: Bytes,
     pub(crate) config: QueueConfig,
-    lanes: BTreeMap<u32, VecDeque<Job>>,
+    lanes: BTreeMap<u32, ChunkedDeque<Job>>,
     /// An emptied lane kept to be reused, so a queue that keeps going from 0 to 1 job does not
     /// allocate each time.
-    spare: Option<VecDeque<Job>>,
+    spare: Option<ChunkedDeque<Job>>,
     /// Order keys of the next push to the back / the last push to the front.
     back: i64,
     front: i64,
@@ -159,8 +161,8 @@ impl Queue {
                 if lane.front().is_some_and(|f| job.order < f.order) {
                     lane.push_front(job);
                 } else {
-                    let at = lane.partition_point(|j| j.order < job.order);
-                    lane.insert(at, job);
+                    let order = job.order;
+                    lane.insert_at_partition(job, |j| j.order < order);
                 }
             }
         }
@@ -178,11 +180,8 @@ impl Queue {
             End::Back => lane.get_mut().pop_back(),
         }?;
         if lane.get().is_empty() {
-            let emptied = lane.remove();
-            // Keep a modest buffer for reuse; a huge one (after a burst) is given back.
-            if emptied.capacity() <= 4096 {
-                self.spare = Some(emptied);
-            }
+            // An empty chunked deque holds at most one chunk's allocation: worth keeping.
+            self.spare = Some(lane.remove());
         }
         self.stats.ready -= 1;
         Some(job)
