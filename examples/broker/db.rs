@@ -11,7 +11,7 @@
 //! the list (it is O(n) in Redis too).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use ringloop::patterns::pushpull::{
     ConsumerId, ConsumerOptions, End, JobId, PullRequest, Pulled, PushOptions, QueueConfig, Queues,
     QueuesConfig,
 };
+use ringloop::patterns::NameMap;
 
 /// Databases, as Redis's default `databases 16`.
 pub const DATABASES: usize = 16;
@@ -44,7 +45,7 @@ pub enum Touch {
 }
 
 pub struct Db {
-    pub keys: Vec<HashMap<Bytes, Entry>>,
+    pub keys: Vec<NameMap<Bytes, Entry>>,
     pub queues: Queues,
     /// Writes since the broker last looked, recorded only while some client watches a key
     /// (`watched > 0`), so `WATCH` costs nothing when nobody uses it.
@@ -52,7 +53,7 @@ pub struct Db {
     /// Keys watched, over all clients.
     pub watched: usize,
     /// Deadlines of keys with a TTL, per database.
-    expires: Vec<HashMap<Bytes, Instant>>,
+    expires: Vec<NameMap<Bytes, Instant>>,
     /// The same deadlines in time order, for `expire_due` (entries whose key's deadline changed
     /// since are stale and skipped when popped).
     deadlines: BinaryHeap<Reverse<(Instant, usize, Bytes)>>,
@@ -97,11 +98,11 @@ impl Db {
         });
         let popper = queues.add_consumer(ConsumerOptions::default());
         Db {
-            keys: (0..DATABASES).map(|_| HashMap::new()).collect(),
+            keys: (0..DATABASES).map(|_| NameMap::default()).collect(),
             queues,
             touched: Vec::new(),
             watched: 0,
-            expires: (0..DATABASES).map(|_| HashMap::new()).collect(),
+            expires: (0..DATABASES).map(|_| NameMap::default()).collect(),
             deadlines: BinaryHeap::new(),
             expired: 0,
             popper,
@@ -357,7 +358,7 @@ impl Db {
         // Re-arming a key's TTL leaves its old heap entry behind until it is due; rebuild when
         // stale entries outnumber live ones, so a key refreshed on every request (a session)
         // cannot grow the heap without bound.
-        let live: usize = self.expires.iter().map(HashMap::len).sum();
+        let live: usize = self.expires.iter().map(NameMap::len).sum();
         if self.deadlines.len() > 2 * live + 1024 {
             self.deadlines = self
                 .expires

@@ -41,7 +41,7 @@ pub mod timed;
 pub mod waiters;
 
 pub use glob::{glob_match, Glob};
-pub use id_hash::{IdBuild, IdHasher, IdMap, IdSet};
+pub use id_hash::{IdBuild, IdHasher, IdMap, IdSet, NameBuild, NameMap};
 pub use latency::LatencyHistogram;
 pub use timed::{Deadline, DeadlineTimer, Timed};
 pub use waiters::{WaiterId, Waiters};

@@ -21,6 +21,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::time::Instant;
 
+use crate::patterns::NameBuild;
 use slab::Slab;
 
 const NIL: usize = usize::MAX;
@@ -79,7 +80,7 @@ struct List {
 pub struct Waiters<K, T> {
     waiters: Slab<Waiter<T>>,
     nodes: Slab<Node<K>>,
-    lists: HashMap<K, List>,
+    lists: HashMap<K, List, NameBuild>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     next_gen: u64,
     stale_in_heap: usize,
@@ -90,7 +91,7 @@ impl<K, T> Default for Waiters<K, T> {
         Waiters {
             waiters: Slab::new(),
             nodes: Slab::new(),
-            lists: HashMap::new(),
+            lists: HashMap::default(),
             deadlines: BinaryHeap::new(),
             next_gen: 0,
             stale_in_heap: 0,

@@ -278,6 +278,15 @@ pub fn error_texts(backend: &str) {
         &[b"foo"],
         b"-ERR unknown command 'foo', with args beginning with: \r\n",
     );
+    // The lookup ignores case, and nothing else: not a trailing NUL, not a longer name.
+    raw.roundtrip(&[b"PiNg"], b"+PONG\r\n");
+    raw.cmd(&[b"PING\0"]);
+    let reply = raw.reply();
+    assert!(reply.starts_with("-ERR unknown command"), "{reply:?}");
+    raw.roundtrip(
+        &[b"pingpingpingpingping"],
+        b"-ERR unknown command 'pingpingpingpingping', with args beginning with: \r\n",
+    );
     raw.roundtrip(
         &[b"GET"],
         b"-ERR wrong number of arguments for 'get' command\r\n",

@@ -65,6 +65,7 @@ pub use message::{BytesEncoder, Delivery, Encoder, Format, Message, RawEncoder};
 pub use outbox::{EvictReason, OutboxInfo, Outgoing, SlowPolicy};
 
 use super::{Glob, LatencyHistogram};
+use crate::patterns::NameMap;
 use history::History;
 use outbox::Outbox;
 
@@ -160,7 +161,7 @@ struct Subscriber<F> {
     outbox: Outbox<F>,
     /// Channel → this subscriber's index in the channel's subscriber list (kept up to date
     /// when a swap-remove moves it), so unsubscribing is O(1).
-    channels: HashMap<Bytes, usize>,
+    channels: NameMap<Bytes, usize>,
     /// Pattern slot → index in the pattern's subscriber list.
     patterns: HashMap<usize, usize>,
     /// Already on the hub's ready list.
@@ -193,9 +194,9 @@ pub struct PubSub<E: Encoder = RawEncoder> {
     config: PubSubConfig,
     subscribers: Slab<Subscriber<E::Frame>>,
     next_gen: u64,
-    channels: HashMap<Bytes, Channel>,
+    channels: NameMap<Bytes, Channel>,
     patterns: Slab<Pattern>,
-    pattern_index: HashMap<Bytes, usize>,
+    pattern_index: NameMap<Bytes, usize>,
     /// Subscribers that became non-empty (or were evicted) since the last `take_ready`.
     ready: Vec<SubscriberId>,
     /// Scratch space reused by every publish (no allocation per message).
@@ -226,9 +227,9 @@ impl<E: Encoder> PubSub<E> {
             config,
             subscribers: Slab::new(),
             next_gen: 0,
-            channels: HashMap::new(),
+            channels: NameMap::default(),
             patterns: Slab::new(),
-            pattern_index: HashMap::new(),
+            pattern_index: NameMap::default(),
             ready: Vec::new(),
             scratch: Scratch {
                 frames: Vec::new(),
@@ -257,7 +258,7 @@ impl<E: Encoder> PubSub<E> {
             gen,
             format: options.format,
             outbox: Outbox::new(options.policy),
-            channels: HashMap::new(),
+            channels: NameMap::default(),
             patterns: HashMap::new(),
             flagged: false,
             evicted: None,

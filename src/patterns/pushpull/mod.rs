@@ -58,7 +58,6 @@ mod push;
 mod queue;
 mod settle;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -73,6 +72,7 @@ pub use settle::Returned;
 
 use super::IdSet;
 use super::{Deadline, WaiterId, Waiters};
+use crate::patterns::NameMap;
 use delayed::Delayed;
 use leases::Leases;
 use pull::WaitRequest;
@@ -132,7 +132,7 @@ struct Consumer {
 /// [module docs](self)).
 pub struct Queues {
     config: QueuesConfig,
-    queues: HashMap<Bytes, Queue>,
+    queues: NameMap<Bytes, Queue>,
     consumers: Slab<Consumer>,
     next_consumer_gen: u64,
     leases: Leases,
@@ -149,7 +149,7 @@ impl Queues {
     pub fn new(config: QueuesConfig) -> Self {
         Queues {
             config,
-            queues: HashMap::new(),
+            queues: NameMap::default(),
             consumers: Slab::new(),
             next_consumer_gen: 0,
             leases: Leases::default(),
