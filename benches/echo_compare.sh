@@ -155,9 +155,14 @@ server_spec() {
 # HOOK: server-side syscall counts  (stats_cmd)
 #
 # A server's SRV_STATS names a function called as `FN PID LOGFILE` at the start
-# and at the end of the measured window. It must print the server's
-# *cumulative* syscall count, or nothing if unknown (the table then says n/a).
-# syscalls/msg = (end - start) / msgs measured by loadgen.
+# and at the end of the measured window. It must set STATS_SYSCALLS to the
+# server's *cumulative* syscall count, or to "" if unknown (the table then says
+# n/a). syscalls/msg = (end - start) / msgs measured by loadgen.
+#
+# It runs inside the measured window, so it uses bash builtins only: a forked
+# grep, awk or sleep takes a core for a moment (there are two, one for the
+# server and one for loadgen) and showed up as extra tail latency in the cells
+# of the servers that have this hook, and only theirs.
 #
 # ringloop's examples/echo_server is expected to print, on SIGUSR1 (and on
 # exit), one line to stdout or stderr of the form
@@ -165,23 +170,33 @@ server_spec() {
 # To support another server, write a function like this one and set SRV_STATS
 # for it in server_spec above.
 # ---------------------------------------------------------------------------
+STATS_SYSCALLS=
+# stats_lines LOGFILE -> STATS_COUNT (lines starting with STATS), STATS_LAST (the last one)
+stats_lines() {
+    local l
+    STATS_COUNT=0 STATS_LAST=
+    while IFS= read -r l; do
+        [[ $l == STATS* ]] && { STATS_COUNT=$((STATS_COUNT + 1)); STATS_LAST=$l; }
+    done <"$1"
+}
 ringloop_stats() {
-    local pid=$1 logf=$2 before now i mask
+    local pid=$1 logf=$2 before i key val caught=0
+    STATS_SYSCALLS=
     # Only signal a server that catches or blocks SIGUSR1 (bit 10 of the
     # masks): for one that does not, the default action would kill it.
-    mask=$(awk '/^(SigCgt|SigBlk):/{print $2}' "/proc/$pid/status" 2>/dev/null | tr '\n' ' ')
-    local caught=0
-    for m in $mask; do (( (16#$m >> 9) & 1 )) && caught=1; done
+    while read -r key val; do
+        [[ $key == SigCgt: || $key == SigBlk: ]] && (( (16#$val >> 9) & 1 )) && caught=1
+    done <"/proc/$pid/status" 2>/dev/null
     (( caught )) || return 0
-    before=$(grep -c '^STATS' "$logf" 2>/dev/null)
+    stats_lines "$logf"; before=$STATS_COUNT
     kill -USR1 "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        now=$(grep -c '^STATS' "$logf" 2>/dev/null)
-        if (( now > before )); then
-            grep '^STATS' "$logf" | tail -n 1 | grep -o 'syscalls=[0-9]*' | cut -d= -f2
+    for ((i = 0; i < 500; i++)); do
+        stats_lines "$logf"
+        if (( STATS_COUNT > before )); then
+            [[ $STATS_LAST =~ syscalls=([0-9]+) ]] && STATS_SYSCALLS=${BASH_REMATCH[1]}
             return 0
         fi
-        sleep 0.01
+        read -r -t 0.001 -u "$PAUSE_FD" || :   # a 1 ms pause without forking `sleep`
     done
 }
 # --------------------------------------------------------------------------- end HOOK
@@ -192,6 +207,9 @@ ringloop_stats() {
 SRV_PID=
 LG_PID=
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/echo_compare.XXXXXX")
+# A FIFO held open read-write never delivers data: `read -t` on it is a sleep without a fork.
+mkfifo "$WORK/pause"
+exec {PAUSE_FD}<>"$WORK/pause"
 cleanup() {
     [[ -n $LG_PID ]] && kill "$LG_PID" 2>/dev/null
     [[ -n $SRV_PID ]] && kill -KILL "$SRV_PID" 2>/dev/null
@@ -220,17 +238,20 @@ next_port() { # sets PORT to a free port (a fresh one per cell avoids TIME_WAIT 
     NEXT_PORT=$((NEXT_PORT + 1))
 }
 
-cpu_ticks() { # pid -> utime+stime of the whole process, in clock ticks
+cpu_ticks() { # pid -> CPU_TICKS: utime+stime of the whole process, in clock ticks
     local s
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+    CPU_TICKS=
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
     s=${s##*) }            # drop "pid (comm) ", comm may contain spaces
     # shellcheck disable=SC2086
     set -- $s              # now $1 is field 3 (state): utime is field 14, stime 15
-    echo $(( ${12} + ${13} ))
+    CPU_TICKS=$(( ${12} + ${13} ))
 }
 
-machine_busy_ticks() { # busy clock ticks summed over all CPUs (from /proc/stat)
-    awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat
+machine_busy_ticks() { # -> BUSY_TICKS: busy clock ticks summed over all CPUs (from /proc/stat)
+    local _cpu user nice sys _idle _iowait irq softirq steal
+    read -r _cpu user nice sys _idle _iowait irq softirq steal _ </proc/stat
+    BUSY_TICKS=$(( user + nice + sys + irq + softirq + steal ))
 }
 
 vmrss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
@@ -401,12 +422,15 @@ run_cell() {
             "WINDOW start")
                 # Sample first, then ask for stats: the CPU numbers must be as
                 # close to the window edge as possible.
-                cpu0=$(cpu_ticks "$SRV_PID"); m0=$(machine_busy_ticks); t0=$EPOCHREALTIME
-                [[ -n $SRV_STATS ]] && sc0=$($SRV_STATS "$SRV_PID" "$slog")
+                # Builtins only from here to "WINDOW end" (see the stats hook).
+                cpu_ticks "$SRV_PID"; cpu0=$CPU_TICKS; machine_busy_ticks; m0=$BUSY_TICKS
+                t0=$EPOCHREALTIME
+                [[ -n $SRV_STATS ]] && { $SRV_STATS "$SRV_PID" "$slog"; sc0=$STATS_SYSCALLS; }
                 ;;
             "WINDOW end")
-                cpu1=$(cpu_ticks "$SRV_PID") || alive=0; m1=$(machine_busy_ticks); t1=$EPOCHREALTIME
-                [[ -n $SRV_STATS ]] && sc1=$($SRV_STATS "$SRV_PID" "$slog")
+                cpu_ticks "$SRV_PID" || alive=0; cpu1=$CPU_TICKS; machine_busy_ticks; m1=$BUSY_TICKS
+                t1=$EPOCHREALTIME
+                [[ -n $SRV_STATS ]] && { $SRV_STATS "$SRV_PID" "$slog"; sc1=$STATS_SYSCALLS; }
                 ;;
             # loadgen measures its own CPU use over the window (getrusage).
             "loadgen cpu: "*) lg_pct=${line#loadgen cpu: }; lg_pct=${lg_pct%%%*} ;;
