@@ -33,7 +33,8 @@ OPTIONS:
   --max-pending N            resp: requests in flight upstream at most; more get an error
                              at once (0 = no limit)                        [default: 10000]
   --request-timeout MS       resp: a request unanswered this long gets an error and its
-                             upstream connection is closed (0 = never)     [default: 5000]
+                             upstream connection is closed (0 = never); a blocking command
+                             gets its own timeout plus this                [default: 5000]
   --connect-timeout MS       upstream connect timeout                      [default: 1000]
   --checkout-timeout MS      wait for a free pooled connection at most     [default: 2000]
   --high-water BYTES         unsent bytes above which the other side stops being read

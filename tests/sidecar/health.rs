@@ -72,6 +72,46 @@ pub fn request_timeout(backend: &str) {
     );
 }
 
+/// A blocking command gets its own timeout plus `--request-timeout`: an upstream that went
+/// silent cannot hold the client past that. `0` (for ever) gets no deadline.
+pub fn blocking_command_deadline(backend: &str) {
+    let mute = fakes::mute();
+    let sc = Proc::sidecar(backend, mute, &["--request-timeout", "300"]);
+    let mut c = sc.conn();
+    let t0 = Instant::now();
+    assert_eq!(
+        q_err(&mut c, &["BLPOP", "k", "0.5"]),
+        "ERR upstream timeout"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(750) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // Milliseconds for XREAD ... BLOCK.
+    let t0 = Instant::now();
+    assert_eq!(
+        q_err(&mut c, &["XREAD", "BLOCK", "200", "STREAMS", "s", "$"]),
+        "ERR upstream timeout"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // BLPOP ... 0 waits for ever: still waiting well past the grace period.
+    let mut forever = sc.conn();
+    forever
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let err = redis::cmd("BLPOP")
+        .arg("k")
+        .arg(0)
+        .query::<redis::Value>(&mut forever)
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+}
+
 pub fn circuit_breaker(backend: &str) {
     let mute = fakes::mute();
     let mut sc = Proc::sidecar(

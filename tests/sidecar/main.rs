@@ -36,6 +36,7 @@ both_backends!(
     // upstream health
     upstream_restart_recovers,
     request_timeout,
+    blocking_command_deadline,
     circuit_breaker,
     down_after_connect_failures,
     // TCP mode

@@ -8,8 +8,9 @@
 //!   transaction) is closed after that error, since the state is gone.
 //! * **Request timeout**: when the oldest request on a connection is older than
 //!   `--request-timeout`, it and everything behind it get `-ERR upstream timeout`, and the
-//!   connection is closed: its reply stream is out of step for good. Blocking commands have no
-//!   deadline (their own timeout argument rules), and neither does anything queued behind one.
+//!   connection is closed: its reply stream is out of step for good. A blocking command's
+//!   deadline is its own timeout plus `--request-timeout` (none if it waits for ever), and
+//!   what is queued behind one on its dedicated connection has none of its own.
 //! * **Return**: a shared connection idle for [`LANE_IDLE`], or a dedicated one the client no
 //!   longer needs, is switched back to RESP2 / db 0 and checked in clean; one whose state is not
 //!   known (mid-transaction, subscribed) is closed instead.

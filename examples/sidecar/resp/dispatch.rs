@@ -10,9 +10,11 @@
 //!   lane they go to.
 //! * **Blocking, pub/sub and transaction** commands pin the client to a dedicated connection
 //!   (checked out for it, switched to its lane). Once pinned, everything the client sends goes
-//!   there, in order; the connection is given back when nothing is pending, no transaction or
-//!   `WATCH` is open and the client is not subscribed — a subscribed client keeps it until it
-//!   leaves, and every frame from it is forwarded as it comes.
+//!   there, in order; a blocking command gets a deadline of its own timeout plus
+//!   `--request-timeout` (none if it waits for ever); the connection is given back when nothing
+//!   is pending, no transaction or `WATCH` is open and the client is not subscribed — a
+//!   subscribed client keeps it until it leaves, and every frame from it is forwarded as it
+//!   comes.
 
 use std::time::Instant;
 
@@ -24,7 +26,7 @@ use super::client::{Client, Pin};
 use super::lane::{command, Lane};
 use super::local;
 use super::proxy::Proxy;
-use super::route::{route, Local, Route};
+use super::route::{own_timeout, route, Local, Route};
 use super::upstream::{Kind, Pending, Track, UpId};
 
 impl Proxy {
@@ -162,10 +164,15 @@ impl Proxy {
             Route::Transaction => Kind::Track(Track::Watch),
             Route::Blocking => {
                 let seq = client.replies.reserve();
+                // Its own timeout plus the usual grace: an upstream that stays silent past that
+                // is treated like one that does not answer a plain request.
+                let deadline = own_timeout(&cmd)
+                    .zip(self.cfg.request_timeout)
+                    .map(|(own, grace)| Instant::now() + own + grace);
                 let p = Pending {
                     to: client.id.map(|id| (id, seq)),
                     kind: Kind::Reply,
-                    deadline: None,
+                    deadline,
                     counted: false,
                     on_lane: false,
                 };

@@ -5,6 +5,8 @@
 //! The table is small on purpose: every command not named here is a plain request that any
 //! connection in the client's (protocol, db) lane can serve.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use ringloop::proto::resp::{Command, Protocol};
 
@@ -14,7 +16,8 @@ pub enum Route {
     /// A plain request: any shared connection of the client's lane.
     Shared,
     /// Holds its connection until some other client acts (`BLPOP`, `WAIT`, `XREAD BLOCK`...):
-    /// a dedicated connection, and no request timeout (the command has its own).
+    /// a dedicated connection, and a deadline of its own timeout plus `--request-timeout` (none
+    /// if it waits for ever), so an upstream that went silent cannot hold the client for good.
     Blocking,
     /// Turns the connection into a stream of pushes (`SUBSCRIBE` family, `MONITOR`): a dedicated
     /// connection whose every reply is forwarded as it comes, for the rest of the session.
@@ -84,6 +87,33 @@ fn unsupported(what: &str, why: &str) -> Route {
     Route::Refuse(format!(
         "ERR {what} is not supported through the sidecar proxy ({why})"
     ))
+}
+
+/// How long a [`Route::Blocking`] command may wait by its own timeout argument: `None` when it
+/// waits for ever (`0`), when the argument is not a number (the upstream will refuse it), or
+/// for any other command. Seconds for the list and sorted-set pops, milliseconds for `WAIT`,
+/// `WAITAOF` and `XREAD ... BLOCK`.
+pub fn own_timeout(cmd: &Command) -> Option<Duration> {
+    let args = cmd.args();
+    let name = cmd.name().to_ascii_lowercase();
+    let (value, in_ms) = match name.as_slice() {
+        b"blpop" | b"brpop" | b"blmove" | b"brpoplpush" | b"bzpopmin" | b"bzpopmax" => {
+            (args.last()?, false)
+        }
+        b"blmpop" | b"bzmpop" => (args.get(1)?, false),
+        b"wait" => (args.get(2)?, true),
+        b"waitaof" => (args.get(3)?, true),
+        b"xread" | b"xreadgroup" => {
+            let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"block"))?;
+            (args.get(at + 1)?, true)
+        }
+        _ => return None,
+    };
+    let v: f64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    if !(v.is_finite() && v > 0.0) {
+        return None;
+    }
+    Duration::try_from_secs_f64(if in_ms { v / 1000.0 } else { v }).ok()
 }
 
 /// Classifies `cmd`. (A client with a dedicated connection sends `Shared`, `Blocking` and
