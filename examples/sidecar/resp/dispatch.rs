@@ -26,7 +26,7 @@ use super::client::{Client, Pin};
 use super::lane::{command, Lane};
 use super::local;
 use super::proxy::Proxy;
-use super::route::{own_timeout, route, Local, Route};
+use super::route::{route, Local, Route};
 use super::upstream::{Kind, Pending, Track, UpId};
 
 impl Proxy {
@@ -71,7 +71,7 @@ impl Proxy {
                 };
                 self.lane_send(cx, client, vec![(command(cmd.args()), pending)]);
             }
-            Route::Blocking | Route::Subscribe | Route::Transaction => {
+            Route::Blocking(_) | Route::Subscribe | Route::Transaction => {
                 if let Some(text) = self.health.down(Instant::now()) {
                     self.counters.rejected_down += 1;
                     client.replies.ready(local::error(&text));
@@ -162,11 +162,11 @@ impl Proxy {
             }
             Route::Transaction if cmd.is("multi") => Kind::Track(Track::Multi),
             Route::Transaction => Kind::Track(Track::Watch),
-            Route::Blocking => {
+            Route::Blocking(own) => {
                 let seq = client.replies.reserve();
                 // Its own timeout plus the usual grace: an upstream that stays silent past that
                 // is treated like one that does not answer a plain request.
-                let deadline = own_timeout(&cmd)
+                let deadline = own
                     .zip(self.cfg.request_timeout)
                     .map(|(own, grace)| Instant::now() + own + grace);
                 let p = Pending {

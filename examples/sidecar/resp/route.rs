@@ -16,9 +16,10 @@ pub enum Route {
     /// A plain request: any shared connection of the client's lane.
     Shared,
     /// Holds its connection until some other client acts (`BLPOP`, `WAIT`, `XREAD BLOCK`...):
-    /// a dedicated connection, and a deadline of its own timeout plus `--request-timeout` (none
-    /// if it waits for ever), so an upstream that went silent cannot hold the client for good.
-    Blocking,
+    /// a dedicated connection, and a deadline of its own timeout (carried here; `None` if it
+    /// waits for ever) plus `--request-timeout`, so an upstream that went silent cannot hold the
+    /// client for good.
+    Blocking(Option<Duration>),
     /// Turns the connection into a stream of pushes (`SUBSCRIBE` family, `MONITOR`): a dedicated
     /// connection whose every reply is forwarded as it comes, for the rest of the session.
     Subscribe,
@@ -89,31 +90,15 @@ fn unsupported(what: &str, why: &str) -> Route {
     ))
 }
 
-/// How long a [`Route::Blocking`] command may wait by its own timeout argument: `None` when it
-/// waits for ever (`0`), when the argument is not a number (the upstream will refuse it), or
-/// for any other command. Seconds for the list and sorted-set pops, milliseconds for `WAIT`,
-/// `WAITAOF` and `XREAD ... BLOCK`.
-pub fn own_timeout(cmd: &Command) -> Option<Duration> {
-    let args = cmd.args();
-    let name = cmd.name().to_ascii_lowercase();
-    let (value, in_ms) = match name.as_slice() {
-        b"blpop" | b"brpop" | b"blmove" | b"brpoplpush" | b"bzpopmin" | b"bzpopmax" => {
-            (args.last()?, false)
-        }
-        b"blmpop" | b"bzmpop" => (args.get(1)?, false),
-        b"wait" => (args.get(2)?, true),
-        b"waitaof" => (args.get(3)?, true),
-        b"xread" | b"xreadgroup" => {
-            let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"block"))?;
-            (args.get(at + 1)?, true)
-        }
-        _ => return None,
-    };
-    let v: f64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+/// A blocking command's own timeout, from its argument `value` in `unit_secs` (1 for seconds,
+/// 0.001 for milliseconds): `None` when it waits for ever (`0`) or the argument is not a
+/// number (the upstream will refuse it).
+fn own_timeout(value: Option<&Bytes>, unit_secs: f64) -> Option<Duration> {
+    let v: f64 = std::str::from_utf8(value?).ok()?.parse().ok()?;
     if !(v.is_finite() && v > 0.0) {
         return None;
     }
-    Duration::try_from_secs_f64(if in_ms { v / 1000.0 } else { v }).ok()
+    Duration::try_from_secs_f64(v * unit_secs).ok()
 }
 
 /// Classifies `cmd`. (A client with a dedicated connection sends `Shared`, `Blocking` and
@@ -122,10 +107,18 @@ pub fn route(cmd: &Command) -> Route {
     let name = cmd.name().to_ascii_lowercase();
     let args = cmd.args();
     match name.as_slice() {
-        b"blpop" | b"brpop" | b"blmove" | b"brpoplpush" | b"blmpop" | b"bzpopmin" | b"bzpopmax"
-        | b"bzmpop" | b"wait" | b"waitaof" => Route::Blocking,
-        b"xread" | b"xreadgroup" if args.iter().any(|a| a.eq_ignore_ascii_case(b"block")) => {
-            Route::Blocking
+        // Each with where its timeout is: seconds for the pops, milliseconds for the rest.
+        b"blpop" | b"brpop" | b"blmove" | b"brpoplpush" | b"bzpopmin" | b"bzpopmax" => {
+            Route::Blocking(own_timeout(args.last(), 1.0))
+        }
+        b"blmpop" | b"bzmpop" => Route::Blocking(own_timeout(args.get(1), 1.0)),
+        b"wait" => Route::Blocking(own_timeout(args.get(2), 0.001)),
+        b"waitaof" => Route::Blocking(own_timeout(args.get(3), 0.001)),
+        b"xread" | b"xreadgroup" => {
+            match args.iter().position(|a| a.eq_ignore_ascii_case(b"block")) {
+                Some(at) => Route::Blocking(own_timeout(args.get(at + 1), 0.001)),
+                None => Route::Shared,
+            }
         }
         b"subscribe" | b"psubscribe" | b"ssubscribe" | b"monitor" => Route::Subscribe,
         b"unsubscribe" | b"punsubscribe" | b"sunsubscribe" => Route::Local(Local::Unsubscribe {
