@@ -16,12 +16,12 @@
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::hash::Hash;
 use std::time::Instant;
 
-use crate::patterns::NameBuild;
+use crate::patterns::NameMap;
 use slab::Slab;
 
 const NIL: usize = usize::MAX;
@@ -80,7 +80,7 @@ struct List {
 pub struct Waiters<K, T> {
     waiters: Slab<Waiter<T>>,
     nodes: Slab<Node<K>>,
-    lists: HashMap<K, List, NameBuild>,
+    lists: NameMap<K, List>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     next_gen: u64,
     stale_in_heap: usize,
@@ -91,7 +91,7 @@ impl<K, T> Default for Waiters<K, T> {
         Waiters {
             waiters: Slab::new(),
             nodes: Slab::new(),
-            lists: HashMap::default(),
+            lists: NameMap::default(),
             deadlines: BinaryHeap::new(),
             next_gen: 0,
             stale_in_heap: 0,
