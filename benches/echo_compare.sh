@@ -218,25 +218,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-
-listening() { # port -> success if something listens on 127.0.0.1:port
-    if command -v ss >/dev/null; then
-        [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 
 accept_queue() { # port -> connections waiting in the listener's accept queue
     ss -Hltn "sport = :$1" 2>/dev/null | awk '{print $2; exit}'
 }
 
 NEXT_PORT=$BASE_PORT
-next_port() { # sets PORT to a free port (a fresh one per cell avoids TIME_WAIT clashes)
-    while listening "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    PORT=$NEXT_PORT
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
 
 cpu_ticks() { # pid -> CPU_TICKS: utime+stime of the whole process, in clock ticks
     local s

@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # redis_servers.sh — sourced by broker_compare.sh, fanout_compare.sh and queue_compare.sh:
-# starting one Redis-protocol server under test pinned to CPU 0, stopping it by PID, and the
-# median of repeated runs.
+# starting one Redis-protocol server under test pinned to CPU 0 and stopping it by PID (and,
+# through lib.sh, the shared helpers such as median_of).
 #
 # The sourcing script sets BROKER (the broker binary) and PORT; start_server NAME starts
 # `ringloop-uring`, `ringloop-epoll` (the broker on that backend), `ringloop-uring-base` /
 # `ringloop-epoll-base` (the broker binary in BROKER_BASE, for A/B runs) or `redis`
 # (redis-server, no persistence) and sets PID; cleanup stops it. An EXIT/INT/TERM trap makes sure it is stopped.
+
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PID=
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=; }
@@ -39,15 +42,3 @@ start_server() {
 
 # cpu_ticks -> utime+stime of the server, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-
-# median_of "values..." -> "median (min–max)" ; plain value when there is one.
-median_of() {
-    tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '
-        function f(x) { return (x >= 100 || x <= -100) ? sprintf("%.0f", x) : sprintf("%.3f", x) }
-        { v[NR] = $1 }
-        END {
-            if (NR == 0) { print "-"; exit }
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            if (NR == 1) print f(m); else printf "%s (%s–%s)\n", f(m), f(v[1]), f(v[NR])
-        }'
-}

@@ -126,19 +126,9 @@ stop_all() { # the proxy first, so the broker has no connections left when it st
 trap stop_all EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-listening() { # port -> success if something listens on 127.0.0.1:port
-    if command -v ss >/dev/null; then
-        [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 NEXT_PORT=$BASE_PORT
-next_port() { # sets PORT to a free port (a fresh one each time: no TIME_WAIT clashes)
-    while listening "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    PORT=$NEXT_PORT
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
 
 # wait_up PID WHAT LOGFILE [PORT]: until LOGFILE has "LISTENING addr" (sets ADDR), or, with
 # PORT, until something listens on it. Fails (START_ERR set) if PID dies or after 5 s.
