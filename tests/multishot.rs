@@ -145,6 +145,38 @@ fn recv_multi_stream_ticket_until_eof(b: Backend) {
     assert_eq!(lp.stats().completed(op::OpKind::RecvMulti), 1);
 }
 
+/// Without `recv_buffers`, pool buffers have the backend's default size: 4 KiB on io_uring (the
+/// ring touches every buffer in turn), 16 KiB on epoll (so that one short read drains a socket
+/// holding a 10 KB message, instead of a full read plus one that meets `EAGAIN`).
+fn default_pool_buffer_size_follows_the_backend(b: Backend) {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut lp = EventLoop::builder().backend(b).build().unwrap();
+    let expected = match b {
+        Backend::Epoll => ringloop::RECV_BUFFER_SIZE_EPOLL,
+        _ => ringloop::RECV_BUFFER_SIZE_URING,
+    };
+    let (server, mut client) = tcp_pair();
+    let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
+    let data = pattern(7, 10_000);
+    write_all(&mut client, &data);
+    let _dog = Watchdog::new(&lp, 10);
+    let mut sizes = Vec::new();
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        let buf = lp.wait_next(&t).unwrap().unwrap().unwrap().unwrap();
+        sizes.push(buf.len());
+        got.extend_from_slice(&buf);
+    }
+    assert_eq!(got, data);
+    assert!(sizes.iter().all(|&n| n <= expected), "items {sizes:?}");
+    match b {
+        // One write of 10,000 bytes on loopback is one segment: one read takes it all.
+        Backend::Epoll => assert_eq!(sizes, [10_000], "one short read"),
+        _ => assert!(sizes.contains(&expected), "full 4 KiB buffers: {sizes:?}"),
+    }
+    drop(client);
+}
+
 fn recv_multi_callback_until_eof(b: Backend) {
     let mut lp = new_loop(b);
     let (server, mut client) = tcp_pair();
@@ -435,6 +467,7 @@ both_backends!(
     accept_multi_stream_ticket_poll_and_wait,
     recv_multi_stream_ticket_until_eof,
     recv_multi_callback_until_eof,
+    default_pool_buffer_size_follows_the_backend,
     cancel_ends_a_recv_stream,
     dropping_a_stream_ticket_cancels_it,
     starved_pool_stalls_then_resumes,

@@ -45,8 +45,9 @@ OPTIONS:
   --entries N          io_uring submission queue size  [default: 4096]
   --defer-taskrun B    io_uring: IORING_SETUP_DEFER_TASKRUN on|off [default: on]
   --recv-buffers N     buffers in the shared receive pool (power of two) [default: 1024]
-  --buffer-size BYTES  size of each pool buffer        [default: 4096]
-                       (the pool also bounds how far a multishot recv can run ahead of a pause)
+  --buffer-size BYTES  size of each pool buffer  [default: 4096 on io_uring, 16384 on epoll]
+                       (the pool also bounds how far a multishot recv can run ahead of a pause;
+                       on epoll a buffer larger than a message saves the recv that meets EAGAIN)
   -h, --help           this text
 
 Signals: SIGINT/SIGTERM stop and print stats; SIGUSR1 prints `STATS ...` lines on stdout.
@@ -69,7 +70,8 @@ struct Config {
     entries: u32,
     defer_taskrun: bool,
     recv_buffers: u16,
-    buffer_size: usize,
+    /// `None`: the library's default for the backend the loop runs on.
+    buffer_size: Option<usize>,
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -82,7 +84,7 @@ fn parse_args() -> Result<Config, String> {
         entries: 4096,
         defer_taskrun: true,
         recv_buffers: 1024,
-        buffer_size: 4096,
+        buffer_size: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -108,7 +110,7 @@ fn parse_args() -> Result<Config, String> {
             "--entries" => cfg.entries = value.parse().map_err(|e| bad(&e))?,
             "--defer-taskrun" => cfg.defer_taskrun = matches!(value.as_str(), "on" | "true" | "1"),
             "--recv-buffers" => cfg.recv_buffers = value.parse().map_err(|e| bad(&e))?,
-            "--buffer-size" => cfg.buffer_size = value.parse().map_err(|e| bad(&e))?,
+            "--buffer-size" => cfg.buffer_size = Some(value.parse().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown option {flag} (see --help)")),
         }
     }
@@ -185,12 +187,15 @@ fn serve(
     listener: Socket,
     handles: mpsc::Sender<Registered>,
 ) -> std::io::Result<String> {
-    let mut lp = EventLoop::builder()
+    let builder = EventLoop::builder()
         .backend(cfg.backend)
         .entries(cfg.entries)
-        .defer_taskrun(cfg.defer_taskrun)
-        .recv_buffers(cfg.recv_buffers, cfg.buffer_size)
-        .build()?;
+        .defer_taskrun(cfg.defer_taskrun);
+    let mut lp = match cfg.buffer_size {
+        Some(size) => builder.recv_buffers(cfg.recv_buffers, size),
+        None => builder.recv_buffer_count(cfg.recv_buffers),
+    }
+    .build()?;
     if index == 0 {
         log::info!(
             "echo server on {} — backend: {}, style: {:?}, threads: {}",
