@@ -258,8 +258,14 @@ fn dropping_a_stream_ticket_cancels_it(b: Backend) {
 /// epoll waits for a free buffer.
 fn starved_pool_stalls_then_resumes(b: Backend) {
     let mut lp = new_loop_with(b, |builder| builder.recv_buffers(2, 64));
+    assert_eq!(
+        lp.recv_buffers_free(),
+        (0, 0),
+        "no pool before the first recv"
+    );
     let (server, mut client) = tcp_pair();
     let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
+    assert_eq!(lp.recv_buffers_free(), (2, 2));
     let data = pattern(9, 1000);
     write_all(&mut client, &data);
     let mut got = Vec::new();
@@ -274,6 +280,7 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
             held.len() == 2 || got.len() + held.iter().map(|b| b.len()).sum::<usize>() == 1000
         });
         if held.len() == 2 {
+            assert_eq!(lp.recv_buffers_free(), (0, 2), "both buffers in our hands");
             turn_for(&mut lp, Duration::from_millis(20));
             assert!(
                 lp.poll_next(&t).is_none(),
@@ -281,10 +288,12 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
             );
             stalls += 1;
         }
+        let in_hand = held.len();
         for buf in held.drain(..) {
             assert!(buf.len() <= 64);
             got.extend_from_slice(&buf);
         }
+        assert_eq!(lp.recv_buffers_free().0, 2, "dropped {in_hand}: all back");
         // The buffers are back: one turn, with nothing else to wake the loop, must resume the
         // stream (the data is already in the socket, so no new readiness or completion comes).
         if got.len() < data.len() {

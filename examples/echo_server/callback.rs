@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
-use ringloop::{EventLoop, OpId};
+use ringloop::{EventLoop, OpId, PooledBuf};
 use slab::Slab;
 
-use crate::conn::{Conn, Reaction, Spares};
+use crate::conn::{pool_has_room, Conn, Reaction, Spares};
 use crate::{set_nodelay, Counters};
 
 struct Entry {
@@ -113,8 +113,9 @@ fn start_reading(lp: &mut EventLoop, server: &Shared, id: ConnId) {
     };
     let s = server.clone();
     let op = lp.submit_multi_with(RecvMulti::new(fd), move |lp, item| {
+        let may_lend = pool_has_room(lp);
         let reaction = with_conn(&s, id, |e, counters, spares| {
-            e.conn.on_recv(item, counters, spares)
+            e.conn.on_recv(item, may_lend, counters, spares)
         });
         react(lp, &s, id, reaction);
     });
@@ -148,6 +149,20 @@ fn flush(lp: &mut EventLoop, server: &Shared, id: ConnId) {
     }
 }
 
+/// Sends a pool buffer as it is; the connection gets it back with the count.
+fn send_direct(lp: &mut EventLoop, server: &Shared, id: ConnId, buf: PooledBuf) {
+    let Some(Some(fd)) = with_conn(server, id, |e, _, _| e.conn.raw_fd()) else {
+        return;
+    };
+    let s = server.clone();
+    lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
+        let reaction = with_conn(&s, id, |e, counters, spares| {
+            e.conn.on_sent_direct(res, buf, counters, spares)
+        });
+        react(lp, &s, id, reaction);
+    });
+}
+
 /// Carries out what the connection's state machine decided.
 fn react(lp: &mut EventLoop, server: &Shared, id: ConnId, reaction: Option<Reaction>) {
     let Some(r) = reaction else { return };
@@ -161,6 +176,9 @@ fn react(lp: &mut EventLoop, server: &Shared, id: ConnId, reaction: Option<React
     }
     if r.resume {
         start_reading(lp, server, id);
+    }
+    if let Some(buf) = r.direct {
+        send_direct(lp, server, id, buf);
     }
     if r.flush {
         flush(lp, server, id);

@@ -9,13 +9,16 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use bytes::{Bytes, BytesMut};
 use ringloop::net::{Batch, Outbox, ReadGate};
-use ringloop::PooledBuf;
+use ringloop::{EventLoop, PooledBuf};
 
 use crate::Counters;
 
 /// What the driver of a connection must do after an event.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Reaction {
+    /// Send this pool buffer as it is (the outbox has counted it as the send in flight); its
+    /// completion goes to [`Conn::on_sent_direct`].
+    pub direct: Option<PooledBuf>,
     /// Cancel the running recv (back-pressure kicks in).
     pub pause: bool,
     /// Start a new recv.
@@ -60,6 +63,14 @@ impl Spares {
     }
 }
 
+/// Whether a received pool buffer may be kept for a send: only while more than half the pool is
+/// free, so that connections whose sends are stuck behind slow peers (one lent buffer each at
+/// most) can never starve the receive side of every other connection.
+pub fn pool_has_room(lp: &EventLoop) -> bool {
+    let (free, total) = lp.recv_buffers_free();
+    free * 2 > total
+}
+
 pub struct Conn {
     pub fd: Option<OwnedFd>,
     pub outbox: Outbox,
@@ -79,23 +90,33 @@ impl Conn {
         self.fd.as_ref().map(|f| f.as_raw_fd())
     }
 
-    /// One item of the multishot recv.
+    /// One item of the multishot recv. `may_lend`: the receive pool has buffers to spare, so
+    /// this one may be sent on as it is.
     pub fn on_recv(
         &mut self,
         item: io::Result<Option<PooledBuf>>,
+        may_lend: bool,
         counters: &Counters,
         spares: &mut Spares,
     ) -> Reaction {
         match item {
             Ok(Some(buf)) => {
                 counters.received(buf.len());
-                // Copy out of the pool buffer so it goes straight back to the ring: a slow peer
-                // must hold its own backlog, not the buffers every other connection needs.
-                self.outbox.push(spares.copy(&buf));
+                // The common case — nothing else waiting to go out — echoes straight from the
+                // pool buffer, as the liburing floor does: no copy. Otherwise (or when the pool
+                // runs low) copy out, so the buffer goes straight back: a slow peer must hold
+                // its own backlog, not the buffers every other connection needs.
+                let direct = if may_lend && self.outbox.begin_direct(buf.len()) {
+                    Some(buf)
+                } else {
+                    self.outbox.push(spares.copy(&buf));
+                    None
+                };
                 let pause = self.read.should_pause(self.outbox.over_high_water());
                 Reaction {
                     pause,
-                    flush: true,
+                    flush: direct.is_none(),
+                    direct,
                     ..Reaction::default()
                 }
             }
@@ -144,6 +165,38 @@ impl Conn {
         if let Some(buf) = self.outbox.sent_reclaim(batch, n) {
             spares.recycle(buf);
         }
+        self.after_send()
+    }
+
+    /// A send straight from a pool buffer completed. What it did not write is copied into the
+    /// outbox (ahead of anything queued since) and the pool buffer goes back.
+    pub fn on_sent_direct(
+        &mut self,
+        res: io::Result<usize>,
+        buf: PooledBuf,
+        counters: &Counters,
+        spares: &mut Spares,
+    ) -> Reaction {
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                log::debug!("send failed: {e}");
+                return Reaction {
+                    close: true,
+                    ..Reaction::default()
+                };
+            }
+        };
+        counters.sent(n);
+        let rest = (n < buf.len()).then(|| spares.copy(&buf[n..]));
+        drop(buf);
+        self.outbox.direct_sent(n, rest);
+        self.after_send()
+    }
+
+    /// After any send: resume a paused read once the backlog has drained, send what is queued,
+    /// close once the peer has finished and everything is out.
+    fn after_send(&mut self) -> Reaction {
         let resume = self.outbox.under_low_water() && self.read.on_drained();
         let close = self.read.is_eof() && self.outbox.is_idle();
         Reaction {

@@ -13,10 +13,10 @@ use std::os::fd::{OwnedFd, RawFd};
 use bytes::Bytes;
 use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
-use ringloop::{EventLoop, OpId, StreamTicket, Ticket};
+use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
 use slab::Slab;
 
-use crate::conn::{Conn, Reaction, Spares};
+use crate::conn::{pool_has_room, Conn, Reaction, Spares};
 use crate::{set_nodelay, Counters};
 
 type RecvStream = StreamTicket<RecvMulti>;
@@ -24,6 +24,24 @@ type RecvStream = StreamTicket<RecvMulti>;
 enum SendTicket {
     One(Ticket<(io::Result<usize>, Bytes)>),
     Many(Ticket<(io::Result<usize>, Vec<Bytes>)>),
+    /// Straight from a pool buffer (see `Conn::on_recv`).
+    Direct(Ticket<(io::Result<usize>, PooledBuf)>),
+}
+
+impl SendTicket {
+    fn id(&self) -> OpId {
+        match self {
+            SendTicket::One(t) => t.id(),
+            SendTicket::Many(t) => t.id(),
+            SendTicket::Direct(t) => t.id(),
+        }
+    }
+}
+
+/// A collected send, whichever kind it was.
+enum Sent {
+    Queued(io::Result<usize>, Batch),
+    Direct(io::Result<usize>, PooledBuf),
 }
 
 struct Entry {
@@ -131,7 +149,10 @@ impl Server {
                 self.owners.remove(&id);
                 entry.recv = None;
             }
-            let reaction = entry.conn.on_recv(item, &self.counters, &mut self.spares);
+            let may_lend = pool_has_room(lp);
+            let reaction = entry
+                .conn
+                .on_recv(item, may_lend, &self.counters, &mut self.spares);
             self.react(lp, key, reaction);
             if last {
                 return;
@@ -144,20 +165,22 @@ impl Server {
             return;
         };
         let outcome = match &entry.send {
-            Some(SendTicket::One(t)) if t.id() == id => {
-                lp.poll(t).map(|(res, b)| (res, Batch::One(b)))
+            Some(t) if t.id() != id => None,
+            Some(SendTicket::One(t)) => lp.poll(t).map(|(res, b)| Sent::Queued(res, Batch::One(b))),
+            Some(SendTicket::Many(t)) => {
+                lp.poll(t).map(|(res, b)| Sent::Queued(res, Batch::Many(b)))
             }
-            Some(SendTicket::Many(t)) if t.id() == id => {
-                lp.poll(t).map(|(res, b)| (res, Batch::Many(b)))
-            }
-            _ => None,
+            Some(SendTicket::Direct(t)) => lp.poll(t).map(|(res, b)| Sent::Direct(res, b)),
+            None => None,
         };
-        let Some((res, batch)) = outcome else { return };
+        let Some(sent) = outcome else { return };
         self.owners.remove(&id);
         entry.send = None;
-        let reaction = entry
-            .conn
-            .on_sent(res, batch, &self.counters, &mut self.spares);
+        let (counters, spares) = (&self.counters, &mut self.spares);
+        let reaction = match sent {
+            Sent::Queued(res, batch) => entry.conn.on_sent(res, batch, counters, spares),
+            Sent::Direct(res, buf) => entry.conn.on_sent_direct(res, buf, counters, spares),
+        };
         self.react(lp, key, reaction);
     }
 
@@ -173,12 +196,21 @@ impl Server {
             Batch::One(buf) => SendTicket::One(lp.submit(op::Send::new(fd, buf))),
             Batch::Many(bufs) => SendTicket::Many(lp.submit(op::SendVectored::new(fd, bufs))),
         };
-        let id = match &ticket {
-            SendTicket::One(t) => t.id(),
-            SendTicket::Many(t) => t.id(),
+        self.track_send(key, ticket);
+    }
+
+    /// Sends a pool buffer as it is (the outbox already counts it as the send in flight).
+    fn send_direct(&mut self, lp: &mut EventLoop, key: usize, buf: PooledBuf) {
+        let Some(fd) = self.conns[key].conn.raw_fd() else {
+            return;
         };
-        self.owners.insert(id, Owner::Send(key));
-        entry.send = Some(ticket);
+        let ticket = SendTicket::Direct(lp.submit(op::Send::new(fd, buf)));
+        self.track_send(key, ticket);
+    }
+
+    fn track_send(&mut self, key: usize, ticket: SendTicket) {
+        self.owners.insert(ticket.id(), Owner::Send(key));
+        self.conns[key].send = Some(ticket);
     }
 
     fn react(&mut self, lp: &mut EventLoop, key: usize, r: Reaction) {
@@ -193,6 +225,9 @@ impl Server {
         if r.resume {
             self.start_reading(lp, key);
         }
+        if let Some(buf) = r.direct {
+            self.send_direct(lp, key, buf);
+        }
         if r.flush {
             self.flush(lp, key);
         }
@@ -206,10 +241,8 @@ impl Server {
         if let Some(t) = entry.recv.take() {
             self.owners.remove(&t.id());
         }
-        match entry.send.take() {
-            Some(SendTicket::One(t)) => drop(self.owners.remove(&t.id())),
-            Some(SendTicket::Many(t)) => drop(self.owners.remove(&t.id())),
-            None => {}
+        if let Some(t) = entry.send.take() {
+            self.owners.remove(&t.id());
         }
         // Dropped tickets cancel their ops; Close then cancels anything left on the fd. The close
         // itself must be collected (a dropped ticket would cancel it).

@@ -98,6 +98,11 @@ impl BufPool {
         self.shared.available.get()
     }
 
+    /// Number of buffers in the pool.
+    pub(crate) fn count(&self) -> usize {
+        self.shared.count as usize
+    }
+
     /// Size of each buffer.
     pub(crate) fn buf_size(&self) -> usize {
         self.shared.buf_size

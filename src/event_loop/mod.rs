@@ -212,6 +212,16 @@ impl EventLoop {
             || (!self.starved.is_empty() && self.pool.as_ref().is_some_and(|p| p.available() > 0))
     }
 
+    /// Receive-pool buffers free right now, and the pool's size (`(0, 0)` before the first
+    /// multishot recv creates the pool). A program that keeps a [`PooledBuf`](crate::PooledBuf)
+    /// for a while — sending straight from it, say — can check first that enough are left for
+    /// every other connection.
+    pub fn recv_buffers_free(&self) -> (usize, usize) {
+        self.pool
+            .as_ref()
+            .map_or((0, 0), |p| (p.available(), p.count()))
+    }
+
     /// A snapshot of the loop's counters.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();

@@ -128,6 +128,28 @@ impl Outbox {
         }
     }
 
+    /// Takes a send of `len` bytes that bypasses the queue — straight from a buffer the caller
+    /// owns, such as the pool buffer the bytes arrived in, to save copying them — as the one in
+    /// flight. Only when nothing is queued or in flight (order!); false means: queue them.
+    pub fn begin_direct(&mut self, len: usize) -> bool {
+        if !self.is_idle() {
+            return false;
+        }
+        self.sending = true;
+        self.unsent += len;
+        true
+    }
+
+    /// The send started with [`Outbox::begin_direct`] wrote `n` bytes; `rest` is a copy of what
+    /// it did not write, which goes out next, before anything queued since.
+    pub fn direct_sent(&mut self, n: usize, rest: Option<Bytes>) {
+        self.sending = false;
+        self.unsent -= n.min(self.unsent);
+        if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+            self.queue.push_front(rest);
+        }
+    }
+
     /// Reading must pause: too much is waiting for the peer.
     pub fn over_high_water(&self) -> bool {
         self.unsent > self.high_water
@@ -202,6 +224,33 @@ mod tests {
             panic!("the rest")
         };
         assert_eq!(rest, Bytes::from_static(b"rld"));
+    }
+
+    #[test]
+    fn a_direct_send_keeps_order_and_counts() {
+        let mut o = Outbox::new(8);
+        assert!(o.begin_direct(10), "idle: the send may bypass the queue");
+        assert!(o.over_high_water(), "its bytes count as unsent");
+        assert!(!o.begin_direct(1), "one send in flight at a time");
+        o.push(Bytes::from_static(b"later"));
+        assert!(
+            o.next_batch().is_none(),
+            "queued data waits for the direct send"
+        );
+        // It wrote 6 of 10: the copied rest goes out before what was queued meanwhile.
+        o.direct_sent(6, Some(Bytes::from_static(b"7890")));
+        assert_eq!(o.unsent(), 9);
+        let Some(Batch::One(next)) = o.next_batch() else {
+            panic!("rest and later, joined")
+        };
+        assert_eq!(next, Bytes::from_static(b"7890later"));
+        o.sent(Batch::One(next), 9);
+        assert!(o.is_idle());
+        // Written whole: nothing to requeue.
+        assert!(o.begin_direct(3));
+        o.direct_sent(3, None);
+        assert!(o.is_idle());
+        assert_eq!(o.unsent(), 0);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use crate::driver::Direction;
 pub use file::{Close, Fsync, ReadAt, WriteAt};
 pub use misc::{Nop, Timeout};
 pub use multishot::{AcceptMulti, RecvMulti};
-pub use net::{Accept, Connect, Recv, Send, SendVectored};
+pub use net::{Accept, Connect, Recv, Send, SendBuf, SendVectored};
 
 /// What an epoll attempt achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -188,23 +188,76 @@ unsafe impl Op for Recv {
     }
 }
 
-/// Sends the bytes of one `Bytes` (a short send is possible: check the count).
-pub struct Send {
-    fd: RawFd,
-    buf: Bytes,
+/// A buffer a [`Send`] can own while the kernel reads from it.
+///
+/// # Safety
+///
+/// `as_bytes` must return the same memory, with the same contents, every time it is called for
+/// as long as the value exists and is not mutated through `&mut`: the kernel keeps reading from
+/// the pointer taken at submission after the borrow that produced it has ended. Owning buffers
+/// with immutable or unique storage qualify (`Bytes`, `Vec<u8>`, `Box<[u8]>`, a pool buffer).
+pub unsafe trait SendBuf: 'static {
+    /// The bytes to send.
+    fn as_bytes(&self) -> &[u8];
 }
 
-impl Send {
+// SAFETY: `Bytes` storage is immutable and lives as long as any handle to it.
+unsafe impl SendBuf for Bytes {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: the heap storage of a Vec/Box only moves or changes through `&mut`.
+unsafe impl SendBuf for Vec<u8> {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: as for Vec.
+unsafe impl SendBuf for Box<[u8]> {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: a static slice never moves or changes.
+unsafe impl SendBuf for &'static [u8] {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+// SAFETY: while a PooledBuf exists its buffer is out of the ring/free list: neither the kernel
+// nor the loop writes to it, and the pool's memory stays mapped while any PooledBuf holds it.
+unsafe impl SendBuf for crate::PooledBuf {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Sends the bytes of one buffer (a short send is possible: check the count). Usually `Bytes`;
+/// any [`SendBuf`] works — a [`PooledBuf`](crate::PooledBuf) received by a multishot recv can be
+/// sent on without a copy (mind that the pool is shared: a send stuck behind a slow peer holds
+/// its buffer).
+pub struct Send<B: SendBuf = Bytes> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: SendBuf> Send<B> {
     /// Sends `buf` on `fd`.
-    pub fn new(fd: RawFd, buf: Bytes) -> Self {
+    pub fn new(fd: RawFd, buf: B) -> Self {
         Send { fd, buf }
     }
 }
 
-// SAFETY: the entry points into `buf`, whose storage the op keeps alive (Bytes is immutable).
-unsafe impl Op for Send {
+// SAFETY: the entry points into `buf`, whose storage the op keeps alive and unchanged
+// (`SendBuf`'s contract) until the completion hands it back.
+unsafe impl<B: SendBuf> Op for Send<B> {
     /// Bytes sent, and the buffer (to resend the rest, or to reuse).
-    type Output = (io::Result<usize>, Bytes);
+    type Output = (io::Result<usize>, B);
     const KIND: OpKind = OpKind::Send;
 
     fn fd(&self) -> Option<RawFd> {
@@ -212,14 +265,16 @@ unsafe impl Op for Send {
     }
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry {
-        opcode::Send::new(Fd(self.fd), self.buf.as_ptr(), len_u32(self.buf.len()))
+        let bytes = self.buf.as_bytes();
+        opcode::Send::new(Fd(self.fd), bytes.as_ptr(), len_u32(bytes.len()))
             .flags(SEND_FLAGS)
             .build()
     }
     fn epoll_attempt(&mut self) -> Attempt {
         let flags = SEND_FLAGS | libc::MSG_DONTWAIT;
+        let bytes = self.buf.as_bytes();
         // SAFETY: reads our own buffer's bytes.
-        let ret = unsafe { libc::send(self.fd, self.buf.as_ptr().cast(), self.buf.len(), flags) };
+        let ret = unsafe { libc::send(self.fd, bytes.as_ptr().cast(), bytes.len(), flags) };
         done_or_wait(syscall_res(ret), self.fd, Direction::Write)
     }
     fn complete(self, res: i32) -> Self::Output {

@@ -110,6 +110,50 @@ fn slow_reader_does_not_stall_others(backend: &str, style: &str) {
     assert!(server.stop());
 }
 
+/// Echoes go out straight from the receive pool's buffers while the pool is more than half free,
+/// and a send stuck behind a client that stopped reading holds its buffer. Twelve such clients
+/// (paced 16 KiB messages into a tiny receive window, until the server stops reading them) and a
+/// pool of only 8 buffers: a new connection must still be served.
+fn slow_readers_cannot_starve_the_pool(backend: &str, style: &str) {
+    let server = start(
+        backend,
+        style,
+        &["--recv-buffers", "8", "--max-unsent", "65536"],
+    );
+    let mut hogs: Vec<TcpStream> = (0..12)
+        .map(|_| {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.set_recv_buffer_size(4096).unwrap();
+            sock.connect(&server.addr.into()).unwrap();
+            let hog = TcpStream::from(sock);
+            hog.set_nodelay(true).unwrap();
+            hog.set_write_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            hog
+        })
+        .collect();
+    // Paced messages, each hog until its writes stall (the server stopped reading it, so its
+    // sends to the hog are stuck).
+    let message = vec![5u8; 16 * 1024];
+    let mut stalled = vec![false; hogs.len()];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stalled.contains(&false) && Instant::now() < deadline {
+        for (hog, stalled) in hogs.iter_mut().zip(stalled.iter_mut()) {
+            if !*stalled && hog.write(&message).is_err() {
+                *stalled = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut other = connect(&server);
+    for i in 0..20 {
+        echo_round_trip(&mut other, &payload(i, 3000));
+    }
+    drop(hogs);
+    assert!(server.stop());
+}
+
 /// A client that never reads: the server stops reading it (back-pressure) instead of buffering
 /// everything, so its memory stays bounded.
 fn back_pressure_bounds_memory(backend: &str, style: &str) {
@@ -210,5 +254,6 @@ macro_rules! async_matrix {
 
 async_matrix!(
     slow_reader_does_not_stall_others,
+    slow_readers_cannot_starve_the_pool,
     back_pressure_bounds_memory
 );
