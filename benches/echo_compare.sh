@@ -227,14 +227,15 @@ accept_queue() { # port -> connections waiting in the listener's accept queue
 
 NEXT_PORT=$BASE_PORT
 
-cpu_ticks() { # pid -> CPU_TICKS: utime+stime of the whole process, in clock ticks
+cpu_ticks() { # pid -> CPU_TICKS: utime+stime of the whole process, USER_TICKS: utime, in clock ticks
     local s
-    CPU_TICKS=
+    CPU_TICKS= USER_TICKS=
     { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
     s=${s##*) }            # drop "pid (comm) ", comm may contain spaces
     # shellcheck disable=SC2086
     set -- $s              # now $1 is field 3 (state): utime is field 14, stime 15
     CPU_TICKS=$(( ${12} + ${13} ))
+    USER_TICKS=${12}
 }
 
 machine_busy_ticks() { # -> BUSY_TICKS: busy clock ticks summed over all CPUs (from /proc/stat)
@@ -392,17 +393,17 @@ SKIPPED=()
 LINE_TIMEOUT=$(awk -v w="$WARMUP" -v s="$SECS" -v h="$IDLE_HOLD" 'BEGIN { printf "%d", w + s + h + 120 }')
 
 # run_cell NAME CONNS SIZE DEPTH [REP] -> 0, or 1 if the server did not start.
-# Also leaves the cell's figures in LAST_CPU LAST_P999 LAST_MPS LAST_SC (empty if unknown).
+# Also leaves the cell's figures in LAST_CPU LAST_USER LAST_P999 LAST_MPS LAST_SC (empty if unknown).
 run_cell() {
     local name=$1 conns=$2 size=$3 depth=$4 rep=${5:-}
     local tag="$name-c$conns-s$size-d$depth${rep:+-r$rep}"
-    LAST_CPU= LAST_P999= LAST_MPS= LAST_SC=
+    LAST_CPU= LAST_USER= LAST_P999= LAST_MPS= LAST_SC=
     local slog=$LOGDIR/$tag.server.log
     next_port
     if ! start_server "$name" "$PORT" "$slog"; then
         return 1
     fi
-    local line result='' cpu0='' cpu1='' m0='' m1='' t0='' t1='' sc0='' sc1='' lg_pct=n/a alive=1
+    local line result='' cpu0='' cpu1='' usr0='' usr1='' m0='' m1='' t0='' t1='' sc0='' sc1='' lg_pct=n/a alive=1
     start_loadgen --addr "127.0.0.1:$PORT" --conns "$conns" --size "$size" --depth "$depth" \
         --secs "$SECS" --warmup "$WARMUP"
     while IFS= read -r -t "$LINE_TIMEOUT" line <&3; do
@@ -412,12 +413,12 @@ run_cell() {
                 # Sample first, then ask for stats: the CPU numbers must be as
                 # close to the window edge as possible.
                 # Builtins only from here to "WINDOW end" (see the stats hook).
-                cpu_ticks "$SRV_PID"; cpu0=$CPU_TICKS; machine_busy_ticks; m0=$BUSY_TICKS
+                cpu_ticks "$SRV_PID"; cpu0=$CPU_TICKS usr0=$USER_TICKS; machine_busy_ticks; m0=$BUSY_TICKS
                 t0=$EPOCHREALTIME
                 [[ -n $SRV_STATS ]] && { $SRV_STATS "$SRV_PID" "$slog"; sc0=$STATS_SYSCALLS; }
                 ;;
             "WINDOW end")
-                cpu_ticks "$SRV_PID" || alive=0; cpu1=$CPU_TICKS; machine_busy_ticks; m1=$BUSY_TICKS
+                cpu_ticks "$SRV_PID" || alive=0; cpu1=$CPU_TICKS usr1=$USER_TICKS; machine_busy_ticks; m1=$BUSY_TICKS
                 t1=$EPOCHREALTIME
                 [[ -n $SRV_STATS ]] && { $SRV_STATS "$SRV_PID" "$slog"; sc1=$STATS_SYSCALLS; }
                 ;;
@@ -438,10 +439,13 @@ run_cell() {
     local msgs mps
     msgs=$(kv "$result" msgs)
     mps=$(kv "$result" msgs_per_sec)
-    local cpu_per_msg=n/a cpu_pct=n/a other_pct=n/a sc_per_msg=n/a
+    local cpu_per_msg=n/a user_per_msg=n/a cpu_pct=n/a other_pct=n/a sc_per_msg=n/a
     if [[ -n $cpu0 && -n $cpu1 && -n $t0 && -n $t1 ]]; then
-        read -r cpu_per_msg cpu_pct < <(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v m="$msgs" \
-            'BEGIN { s = (b - a) / hz; printf "%s %.0f\n", (m > 0 ? sprintf("%.2f", s * 1e6 / m) : "n/a"), 100 * s / (t1 - t0) }')
+        read -r cpu_per_msg user_per_msg cpu_pct < <(awk -v a="$cpu0" -v b="$cpu1" -v ua="$usr0" -v ub="$usr1" \
+            -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v m="$msgs" \
+            'BEGIN { s = (b - a) / hz; u = (ub - ua) / hz
+                     printf "%s %s %.0f\n", (m > 0 ? sprintf("%.2f", s * 1e6 / m) : "n/a"),
+                         (m > 0 ? sprintf("%.2f", u * 1e6 / m) : "n/a"), 100 * s / (t1 - t0) }')
     fi
     # CPU time of everything else on the machine (in % of one core): should
     # be a few % (interrupt accounting); more means the cell was disturbed.
@@ -452,11 +456,11 @@ run_cell() {
     if [[ $sc0 =~ ^[0-9]+$ && $sc1 =~ ^[0-9]+$ ]] && (( msgs > 0 )); then
         sc_per_msg=$(awk -v a="$sc0" -v b="$sc1" -v m="$msgs" 'BEGIN { printf "%.2f", (b - a) / m }')
     fi
-    LAST_CPU=$cpu_per_msg LAST_P999=$(kv "$result" p999_us) LAST_MPS=$mps LAST_SC=$sc_per_msg
+    LAST_CPU=$cpu_per_msg LAST_USER=$user_per_msg LAST_P999=$(kv "$result" p999_us) LAST_MPS=$mps LAST_SC=$sc_per_msg
     local row
     row="| $name | $conns | $size | $depth | $(fmt "$mps" %.0f) | $(fmt "$(kv "$result" mb_per_sec)" %.2f) \
 | $(fmt "$(kv "$result" p50_us)" %.1f) | $(fmt "$(kv "$result" p99_us)" %.1f) | $(fmt "$(kv "$result" p999_us)" %.1f) \
-| $cpu_per_msg | $cpu_pct | $lg_pct | $other_pct | $sc_per_msg | $(kv "$result" errors) |"
+| $cpu_per_msg | $user_per_msg | $cpu_pct | $lg_pct | $other_pct | $sc_per_msg | $(kv "$result" errors) |"
     ROWS+=("$row")
     log "$row"
     return 0
@@ -514,7 +518,7 @@ for name in "${SERVER_LIST[@]}"; do
 done
 
 # Per (server, cell) samples of the repeated runs: "v1 v2 ..." keyed by "name|cell".
-declare -A S_CPU=() S_P999=() S_MPS=() S_SC=() DEAD=()
+declare -A S_CPU=() S_USER=() S_P999=() S_MPS=() S_SC=() DEAD=()
 add_sample() { # add_sample ARRAY KEY VALUE (numbers only)
     local -n arr=$1
     [[ $3 =~ ^[0-9]+(\.[0-9]+)?$ ]] && arr[$2]+="$3 "
@@ -556,6 +560,7 @@ else
                 fi
                 key="$name|$cell"
                 add_sample S_CPU "$key" "$LAST_CPU"
+                add_sample S_USER "$key" "$LAST_USER"
                 add_sample S_P999 "$key" "$LAST_P999"
                 add_sample S_MPS "$key" "$LAST_MPS"
                 add_sample S_SC "$key" "$LAST_SC"
@@ -597,14 +602,14 @@ count() { awk '{ print NF }' <<<"$1"; }
     fi
     echo "CPUs busy before the run: ${BUSY_START}% (other processes compete with the pinned server and loadgen; it should be ~0)."
     echo "Each cell: fresh server, ${WARMUP} s warm-up, ${SECS} s measured. Latency is round-trip as seen by loadgen."
-    echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); lg CPU = loadgen's own (getrusage), to spot a client-bound cell (near 100 %). other CPU = all other CPU use on the machine during the window, in % of one core (a few % is interrupt accounting; more means the cell was disturbed)."
+    echo "srv CPU = server utime+stime over the measured window (clock-tick resolution: 1/${CLK_TCK} s); srv user = its utime alone, the part spent in the server's own code and libraries (the kernel's TCP work, which dominates, is the same for every server; utime is sampled at each tick, so a single run's figure is rough); lg CPU = loadgen's own (getrusage), to spot a client-bound cell (near 100 %). other CPU = all other CPU use on the machine during the window, in % of one core (a few % is interrupt accounting; more means the cell was disturbed)."
     echo
     if (( REPEAT > 1 )); then
         echo "Repeated runs: $REPEAT per server and cell, interleaved (per repetition, per cell, every server in turn, order rotated each repetition)."
         echo "Summary: medians over the runs (min-max for server CPU). Every single run is in the table after it."
         echo
-        echo "| server | conns | size B | depth | runs | msgs/s (median) | p99.9 µs (median) | srv CPU µs/msg (median) | srv CPU µs/msg (min-max) | syscalls/msg (median) |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| server | conns | size B | depth | runs | msgs/s (median) | p99.9 µs (median) | srv CPU µs/msg (median) | srv CPU µs/msg (min-max) | srv user µs/msg (median) | syscalls/msg (median) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for cell in "${CELLS[@]}"; do
             IFS=: read -r c s d <<<"$cell"
             for name in "${VALID[@]}"; do
@@ -612,15 +617,16 @@ count() { awk '{ print NF }' <<<"$1"; }
                 [[ -z ${S_CPU[$key]:-}${S_MPS[$key]:-} ]] && continue
                 echo "| $name | $c | $s | $d | $(count "${S_MPS[$key]:-}") | $(sample_stat "${S_MPS[$key]:-}" median %.0f) \
 | $(sample_stat "${S_P999[$key]:-}" median %.1f) | $(sample_stat "${S_CPU[$key]:-}" median %.2f) \
-| $(sample_stat "${S_CPU[$key]:-}" min %.2f)-$(sample_stat "${S_CPU[$key]:-}" max %.2f) | $(sample_stat "${S_SC[$key]:-}" median %.2f) |"
+| $(sample_stat "${S_CPU[$key]:-}" min %.2f)-$(sample_stat "${S_CPU[$key]:-}" max %.2f) \
+| $(sample_stat "${S_USER[$key]:-}" median %.2f) | $(sample_stat "${S_SC[$key]:-}" median %.2f) |"
             done
         done
         echo
         echo "Every run:"
         echo
     fi
-    echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv CPU % | lg CPU % | other CPU % | syscalls/msg | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | conns | size B | depth | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | srv CPU µs/msg | srv user µs/msg | srv CPU % | lg CPU % | other CPU % | syscalls/msg | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do echo "$r"; done
     if (( ${#IDLE_ROWS[@]} )); then
         echo
