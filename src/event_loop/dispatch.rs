@@ -69,8 +69,8 @@ impl EventLoop {
 
     /// epoll: try again every op whose fd became ready (or whose multishot budget ran out).
     fn run_retries(&mut self) {
-        let retry = std::mem::take(&mut self.retry);
-        for token in retry {
+        let mut retry = std::mem::take(&mut self.retry);
+        for token in retry.drain(..) {
             let clean_edge = token & TOKEN_CLEAN_EDGE != 0;
             let id = OpId::from_user_data(token & !TOKEN_CLEAN_EDGE);
             let Some(slot) = self.inflight.get(id) else {
@@ -88,6 +88,11 @@ impl EventLoop {
                 State::Multi(_) => self.run_multi_epoll(id, clean_edge),
                 _ => {}
             }
+        }
+        // Keep the allocation for the next turn's list (one malloc and free per turn otherwise),
+        // unless the attempts above queued retries of their own, which then are that list.
+        if self.retry.is_empty() {
+            self.retry = retry;
         }
     }
 
