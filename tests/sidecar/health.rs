@@ -112,6 +112,27 @@ pub fn blocking_command_deadline(backend: &str) {
     assert!(err.is_timeout(), "{err:?}");
 }
 
+/// A blocking command whose timeout is not a number gets no deadline of its own from the sidecar
+/// (it cannot know one); the upstream refuses the command at once, and that error reaches the
+/// client — no hang, and the client's dedicated connection keeps working.
+pub fn blocking_command_with_bad_timeout(backend: &str) {
+    let up = Proc::broker(0);
+    let sc = Proc::sidecar(backend, up.addr, &["--request-timeout", "300"]);
+    let mut c = sc.conn();
+    for cmd in [
+        &["BLPOP", "k", "soon"][..],
+        &["BRPOP", "k", "nan"],
+        &["BLPOP", "k", ""],
+    ] {
+        let t0 = Instant::now();
+        let err = q_err(&mut c, cmd);
+        assert!(err.contains("timeout"), "{cmd:?}: {err}");
+        assert!(t0.elapsed() < Duration::from_secs(2), "{cmd:?}");
+    }
+    assert_eq!(q::<i64>(&mut c, &["LPUSH", "k", "v"]), 1);
+    assert_eq!(q::<Vec<String>>(&mut c, &["BLPOP", "k", "1"]), ["k", "v"]);
+}
+
 pub fn circuit_breaker(backend: &str) {
     let mute = fakes::mute();
     let mut sc = Proc::sidecar(

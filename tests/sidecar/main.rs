@@ -37,6 +37,7 @@ both_backends!(
     upstream_restart_recovers,
     request_timeout,
     blocking_command_deadline,
+    blocking_command_with_bad_timeout,
     circuit_breaker,
     down_after_connect_failures,
     // TCP mode
