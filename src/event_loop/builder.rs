@@ -35,8 +35,8 @@ pub const RECV_BUFFER_SIZE_URING: usize = 4096;
 /// not memory. It saves syscalls: an edge-triggered recv that *fills* its buffer must be followed
 /// by another (the socket may hold more), which fails with `EAGAIN` when it did not; with buffers
 /// larger than the typical message, one short read drains the socket. (4 KiB messages with 4 KiB
-/// buffers cost 3 syscalls each instead of 2; measured +10 % CPU per message against a plain mio
-/// loop at 1,000 connections, +4 % with 16 KiB; BENCHMARKS.md.)
+/// buffers cost 3 syscalls each instead of 2, and about 4 % more CPU per message than with 16 KiB
+/// at 1,000 connections; BENCHMARKS.md.)
 pub const RECV_BUFFER_SIZE_EPOLL: usize = 16384;
 
 impl Default for Builder {
