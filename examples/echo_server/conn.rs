@@ -107,6 +107,7 @@ impl Conn {
                 // runs low) copy out, so the buffer goes straight back: a slow peer must hold
                 // its own backlog, not the buffers every other connection needs.
                 let direct = if may_lend && self.outbox.begin_direct(buf.len()) {
+                    counters.direct();
                     Some(buf)
                 } else {
                     self.outbox.push(spares.copy(&buf));

@@ -131,6 +131,8 @@ pub struct CounterSet {
     msgs: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    /// Reads echoed straight from their pool buffer (the others were copied).
+    direct: AtomicU64,
 }
 
 impl Counters {
@@ -144,6 +146,9 @@ impl Counters {
         self.0.msgs.fetch_add(1, Ordering::Relaxed);
         self.0.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
     }
+    pub fn direct(&self) {
+        self.0.direct.fetch_add(1, Ordering::Relaxed);
+    }
     pub fn sent(&self, n: usize) {
         self.0.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -152,9 +157,10 @@ impl Counters {
         let accepted = c.accepted.load(Ordering::Relaxed);
         let closed = c.closed.load(Ordering::Relaxed);
         format!(
-            "accepted={accepted} open={} reads={} bytes_in={} bytes_out={}",
+            "accepted={accepted} open={} reads={} direct={} bytes_in={} bytes_out={}",
             accepted - closed.min(accepted),
             c.msgs.load(Ordering::Relaxed),
+            c.direct.load(Ordering::Relaxed),
             c.bytes_in.load(Ordering::Relaxed),
             c.bytes_out.load(Ordering::Relaxed)
         )
