@@ -44,12 +44,20 @@ pub struct Counters {
 impl Counters {
     /// `key=value` pairs for one line; `pending` (requests in flight) and `down` are gauges
     /// kept elsewhere.
-    pub fn line(&self, mode: &str, pending: usize, upstream_conns: usize, down: bool) -> String {
+    /// `pinned`: upstream connections dedicated to a client right now (resp mode).
+    pub fn line(
+        &self,
+        mode: &str,
+        pending: usize,
+        upstream_conns: usize,
+        pinned: usize,
+        down: bool,
+    ) -> String {
         let mut s = String::new();
         let _ = write!(
             s,
             "sidecar mode={mode} clients={} open={} upstream_conns={upstream_conns} \
-             pending={pending} down={} requests={} forwarded={} local={} timeouts={} \
+             pinned={pinned} pending={pending} down={} requests={} forwarded={} local={} timeouts={} \
              rejected_pending={} rejected_down={} upstream_errors={} unsupported={} \
              dedicated={} checkouts={} upstream_failures={} bytes_up={} bytes_down={}",
             self.clients,

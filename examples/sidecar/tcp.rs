@@ -510,7 +510,7 @@ impl Tcp {
         let ups = inner.pairs.iter().filter(|(_, p)| p.up.is_some()).count();
         inner
             .counters
-            .line("tcp", 0, ups, inner.health.is_down(Instant::now()))
+            .line("tcp", 0, ups, 0, inner.health.is_down(Instant::now()))
     }
 }
 

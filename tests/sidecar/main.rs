@@ -31,6 +31,7 @@ both_backends!(
     resp3_lanes,
     select_and_client_state,
     pubsub_on_a_dedicated_connection,
+    pubsub_connection_returns_after_the_last_unsubscribe,
     blocking_pops,
     thousand_clients_few_upstream_connections,
     // upstream health

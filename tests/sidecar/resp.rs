@@ -265,6 +265,111 @@ pub fn pubsub_on_a_dedicated_connection(backend: &str) {
     assert_eq!(kinds, [PushKind::Subscribe, PushKind::Message]);
 }
 
+/// Commands in multibulk form, concatenated: sent in one write, they reach the sidecar together.
+fn pipeline(cmds: &[&[&str]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for args in cmds {
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in *args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    out
+}
+
+/// After its last UNSUBSCRIBE a client's dedicated connection goes back to the pool, and what
+/// the client pipelined behind it is answered in order; a client that subscribes again before
+/// the sidecar is sure keeps its stream. The upstream's frames reach the client byte for byte
+/// (the sidecar's own barrier PING never does).
+pub fn pubsub_connection_returns_after_the_last_unsubscribe(backend: &str) {
+    let up = Proc::broker(0);
+    let mut sc = Proc::sidecar(backend, up.addr, &[]);
+    let mut p = sc.conn();
+    assert_eq!(q::<String>(&mut p, &["SET", "k", "v"]), "OK");
+    let mut raw = sc.raw();
+    raw.roundtrip(
+        &[b"SUBSCRIBE", b"a", b"b"],
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n",
+    );
+    assert_eq!(sc.stat("pinned"), 1, "a dedicated connection");
+    let dedicated = sc.stat("dedicated");
+    // The count reaches 0 before the command's last frame (x was never subscribed), and a GET
+    // is pipelined behind it.
+    raw.send(&pipeline(&[&["UNSUBSCRIBE", "a", "b", "x"], &["GET", "k"]]));
+    raw.expect(
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n\
+          *3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n\
+          *3\r\n$11\r\nunsubscribe\r\n$1\r\nx\r\n:0\r\n\
+          $1\r\nv\r\n",
+    );
+    eventually("the dedicated connection to go back", || {
+        sc.stat("pinned") == 0
+    });
+    assert_eq!(q::<i64>(&mut p, &["PUBLISH", "a", "gone"]), 0);
+    // An ordinary client again: replies as usual, on the shared connections.
+    raw.roundtrip(&[b"GET", b"k"], b"$1\r\nv\r\n");
+    raw.roundtrip(&[b"PING"], b"+PONG\r\n");
+    assert_eq!(
+        sc.stat("dedicated"),
+        dedicated,
+        "no new checkout for plain commands"
+    );
+    // Subscribing again checks out a connection again; unsubscribing and subscribing in one
+    // write keeps it (the second SUBSCRIBE went up before the sidecar's barrier).
+    raw.roundtrip(
+        &[b"SUBSCRIBE", b"c"],
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+    );
+    assert_eq!(sc.stat("dedicated"), dedicated + 1);
+    raw.send(&pipeline(&[&["UNSUBSCRIBE", "c"], &["SUBSCRIBE", "d"]]));
+    raw.expect(
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n\
+          *3\r\n$9\r\nsubscribe\r\n$1\r\nd\r\n:1\r\n",
+    );
+    assert_eq!(q::<i64>(&mut p, &["PUBLISH", "d", "still"]), 1);
+    raw.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\nd\r\n$5\r\nstill\r\n");
+    raw.roundtrip(&[b"PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    assert_eq!(sc.stat("pinned"), 1, "still subscribed");
+    // Patterns count with channels: the stream ends when both are gone. (Shard channels count
+    // apart; the broker has none, so that rule is unit-tested in the sidecar's stream.rs.)
+    raw.roundtrip(
+        &[b"PSUBSCRIBE", b"p*"],
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\np*\r\n:2\r\n",
+    );
+    raw.roundtrip(
+        &[b"UNSUBSCRIBE", b"d"],
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\nd\r\n:1\r\n",
+    );
+    raw.roundtrip(&[b"PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    raw.roundtrip(
+        &[b"PUNSUBSCRIBE"],
+        b"*3\r\n$12\r\npunsubscribe\r\n$2\r\np*\r\n:0\r\n",
+    );
+    raw.roundtrip(&[b"PING"], b"+PONG\r\n");
+    eventually("the dedicated connection to go back", || {
+        sc.stat("pinned") == 0
+    });
+    assert_eq!(sc.stat("closed_dirty"), 0, "returned clean, not closed");
+    // RESP3: confirmations are pushes, and a RESP3 array is an ordinary reply.
+    let mut r3 = sc.raw();
+    r3.cmd(&[b"HELLO", b"3"]);
+    assert!(r3.reply().starts_with('%'));
+    r3.cmd(&[b"SUBSCRIBE", b"e"]);
+    assert_eq!(r3.reply(), ">3\r\n$9\r\nsubscribe\r\n$1\r\ne\r\n:1\r\n");
+    assert_eq!(sc.stat("pinned"), 1);
+    r3.send(&pipeline(&[&["UNSUBSCRIBE", "e"], &["GET", "k"]]));
+    assert_eq!(r3.reply(), ">3\r\n$11\r\nunsubscribe\r\n$1\r\ne\r\n:0\r\n");
+    assert_eq!(r3.reply(), "$1\r\nv\r\n");
+    eventually("the RESP3 connection to go back", || sc.stat("pinned") == 0);
+    r3.cmd(&[b"GET", b"k"]);
+    assert_eq!(r3.reply(), "$1\r\nv\r\n");
+    assert_eq!(
+        sc.stat("closed_dirty"),
+        0,
+        "returned clean (back to RESP2), not closed"
+    );
+}
+
 pub fn blocking_pops(backend: &str) {
     let up = Proc::broker(0);
     let sc = Proc::sidecar(backend, up.addr, &["--pool-size", "4"]);

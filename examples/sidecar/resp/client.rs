@@ -50,6 +50,10 @@ pub struct Client {
     pub outstanding: usize,
     /// `QUIT` (or a fatal error) was answered: close once every reply before it is sent.
     pub quit: bool,
+    /// Its subscriptions are all gone and the sidecar is making sure of it (a barrier `PING`
+    /// is on its way, `stream.rs`): later commands wait, since they may no longer belong on
+    /// that connection.
+    pub leaving_stream: bool,
 }
 
 impl Client {
@@ -62,7 +66,7 @@ impl Client {
 
     /// Commands must wait rather than be dispatched now.
     pub fn must_hold(&self) -> bool {
-        self.switching || self.pin == Pin::Waiting
+        self.switching || self.pin == Pin::Waiting || self.leaving_stream
     }
 
     /// The dedicated connection, if there is one.

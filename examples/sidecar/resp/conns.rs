@@ -377,9 +377,7 @@ impl Proxy {
         let is_push = frame.first() == Some(&b'>');
         if up.pending.is_empty() || (is_push && !up.passthrough) {
             if up.passthrough {
-                if let Role::Dedicated(id) = up.role {
-                    self.with_client(cx, id, |_, _, client| client.replies.stream(frame));
-                }
+                self.on_stream_frame(cx, uid, frame);
             } else if is_push {
                 // Out-of-band (nothing we allow on a shared connection should cause one).
                 log::debug!("dropping an unsolicited push from upstream");

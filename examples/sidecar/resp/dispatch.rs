@@ -12,9 +12,9 @@
 //!   (checked out for it, switched to its lane). Once pinned, everything the client sends goes
 //!   there, in order; a blocking command gets a deadline of its own timeout plus
 //!   `--request-timeout` (none if it waits for ever); the connection is given back when nothing
-//!   is pending, no transaction or `WATCH` is open and the client is not subscribed — a
-//!   subscribed client keeps it until it leaves, and every frame from it is forwarded as it
-//!   comes.
+//!   is pending, no transaction or `WATCH` is open and the client is not subscribed. While it
+//!   is subscribed, every frame from it is forwarded as it comes, until its last subscription
+//!   is gone (`stream.rs`).
 
 use std::time::Instant;
 
@@ -128,6 +128,7 @@ impl Proxy {
             Route::Subscribe => {
                 if let Some(up) = self.ups.get_mut(uid) {
                     up.passthrough = true;
+                    up.subs.monitoring |= cmd.is("monitor");
                 }
                 client.replies.open_stream();
                 self.counters.forwarded += 1;

@@ -10,8 +10,8 @@
 //! * `lane.rs` — lanes: shared connections per (protocol, db);
 //! * `upstream.rs` — one upstream connection and its pending requests;
 //! * `dispatch.rs` — a client command on its way; `conns.rs` — upstream connections from
-//!   checkout to return; `local.rs` — the answers given here; `proxy.rs` — the state and the
-//!   `net::Service`.
+//!   checkout to return; `stream.rs` — a subscribed connection, until its last subscription
+//!   goes; `local.rs` — the answers given here; `proxy.rs` — the state and the `net::Service`.
 //!
 //! What is answered here and what is refused, and why, is listed on [`route::Route`] and
 //! [`route::Local`]; the lane and dedicated-connection rules are in `dispatch.rs`.
@@ -23,6 +23,7 @@ mod lane;
 mod local;
 mod proxy;
 mod route;
+mod stream;
 mod upstream;
 
 use std::cell::RefCell;
@@ -97,6 +98,7 @@ impl Resp {
                 "resp",
                 p.in_flight,
                 p.ups.len(),
+                p.ups.pinned(),
                 p.health.is_down(Instant::now()),
             )
         })

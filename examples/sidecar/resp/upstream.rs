@@ -16,6 +16,7 @@ use ringloop::proto::resp::{ProtocolError, ReplyDecoder};
 use slab::Slab;
 
 use super::lane::Lane;
+use super::stream::Subscriptions;
 use crate::link::Link;
 
 /// A connection's slab key plus a serial, so late completions never reach a newer connection.
@@ -117,6 +118,8 @@ pub struct Upstream {
     pub watching: bool,
     /// Subscribed (or monitoring): every frame goes to the client as it comes.
     pub passthrough: bool,
+    /// While subscribed: what is left, and the barrier to leaving (see `stream.rs`).
+    pub subs: Subscriptions,
     /// Its state is unknown (an internal command failed): never reuse it.
     pub dirty: bool,
     /// It failed (EOF, reset, timeout): returned to the pool as broken.
@@ -142,6 +145,7 @@ impl Upstream {
             in_multi: false,
             watching: false,
             passthrough: false,
+            subs: Subscriptions::default(),
             dirty: false,
             failed: false,
             life: Life::Open,
@@ -218,5 +222,13 @@ impl Upstreams {
 
     pub fn len(&self) -> usize {
         self.slab.len()
+    }
+
+    /// Open connections dedicated to a client.
+    pub fn pinned(&self) -> usize {
+        self.slab
+            .iter()
+            .filter(|(_, u)| matches!(u.role, Role::Dedicated(_)) && u.life == Life::Open)
+            .count()
     }
 }
