@@ -16,7 +16,7 @@ use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId, PooledBuf};
 use slab::Slab;
 
-use crate::conn::{pool_has_room, Conn, Reaction, Spares};
+use crate::conn::{pool_has_room, Conn, Reaction, Sent, Spares};
 use crate::{set_nodelay, Counters};
 
 struct Entry {
@@ -131,7 +131,7 @@ fn flush(lp: &mut EventLoop, server: &Shared, id: ConnId) {
     let s = server.clone();
     let on_sent = move |lp: &mut EventLoop, res: io::Result<usize>, batch: Batch| {
         let reaction = with_conn(&s, id, |e, counters, spares| {
-            e.conn.on_sent(res, batch, counters, spares)
+            e.conn.on_sent(res, Sent::Queued(batch), counters, spares)
         });
         react(lp, &s, id, reaction);
     };
@@ -157,7 +157,7 @@ fn send_direct(lp: &mut EventLoop, server: &Shared, id: ConnId, buf: PooledBuf) 
     let s = server.clone();
     lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
         let reaction = with_conn(&s, id, |e, counters, spares| {
-            e.conn.on_sent_direct(res, buf, counters, spares)
+            e.conn.on_sent(res, Sent::Direct(buf), counters, spares)
         });
         react(lp, &s, id, reaction);
     });

@@ -17,7 +17,7 @@ use crate::Counters;
 #[derive(Debug, Default)]
 pub struct Reaction {
     /// Send this pool buffer as it is (the outbox has counted it as the send in flight); its
-    /// completion goes to [`Conn::on_sent_direct`].
+    /// completion goes to [`Conn::on_sent`] as [`Sent::Direct`].
     pub direct: Option<PooledBuf>,
     /// Cancel the running recv (back-pressure kicks in).
     pub pause: bool,
@@ -69,6 +69,14 @@ impl Spares {
 pub fn pool_has_room(lp: &EventLoop) -> bool {
     let (free, total) = lp.recv_buffers_free();
     free * 2 > total
+}
+
+/// What a finished send had sent.
+pub enum Sent {
+    /// A batch from the outbox.
+    Queued(Batch),
+    /// A pool buffer, sent as it was received ([`Reaction::direct`]).
+    Direct(PooledBuf),
 }
 
 pub struct Conn {
@@ -144,55 +152,49 @@ impl Conn {
         }
     }
 
-    /// A send completed.
+    /// A send completed. What a direct send did not write is copied into the outbox (ahead of
+    /// anything queued since), and its pool buffer goes back.
     pub fn on_sent(
         &mut self,
         res: io::Result<usize>,
-        batch: Batch,
+        sent: Sent,
         counters: &Counters,
         spares: &mut Spares,
     ) -> Reaction {
-        let n = match res {
+        let n = match Self::sent_count(res, counters) {
             Ok(n) => n,
-            Err(e) => {
-                log::debug!("send failed: {e}");
-                return Reaction {
-                    close: true,
-                    ..Reaction::default()
-                };
-            }
+            Err(close) => return close,
         };
-        counters.sent(n);
-        if let Some(buf) = self.outbox.sent_reclaim(batch, n) {
-            spares.recycle(buf);
+        match sent {
+            Sent::Queued(batch) => {
+                if let Some(buf) = self.outbox.sent_reclaim(batch, n) {
+                    spares.recycle(buf);
+                }
+            }
+            Sent::Direct(buf) => {
+                let rest = (n < buf.len()).then(|| spares.copy(&buf[n..]));
+                drop(buf);
+                self.outbox.direct_sent(n, rest);
+            }
         }
         self.after_send()
     }
 
-    /// A send straight from a pool buffer completed. What it did not write is copied into the
-    /// outbox (ahead of anything queued since) and the pool buffer goes back.
-    pub fn on_sent_direct(
-        &mut self,
-        res: io::Result<usize>,
-        buf: PooledBuf,
-        counters: &Counters,
-        spares: &mut Spares,
-    ) -> Reaction {
-        let n = match res {
-            Ok(n) => n,
+    /// The count of a finished send (counted), or what its failure means: close.
+    fn sent_count(res: io::Result<usize>, counters: &Counters) -> Result<usize, Reaction> {
+        match res {
+            Ok(n) => {
+                counters.sent(n);
+                Ok(n)
+            }
             Err(e) => {
                 log::debug!("send failed: {e}");
-                return Reaction {
+                Err(Reaction {
                     close: true,
                     ..Reaction::default()
-                };
+                })
             }
-        };
-        counters.sent(n);
-        let rest = (n < buf.len()).then(|| spares.copy(&buf[n..]));
-        drop(buf);
-        self.outbox.direct_sent(n, rest);
-        self.after_send()
+        }
     }
 
     /// After any send: resume a paused read once the backlog has drained, send what is queued,

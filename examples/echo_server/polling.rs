@@ -16,7 +16,7 @@ use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
 use slab::Slab;
 
-use crate::conn::{pool_has_room, Conn, Reaction, Spares};
+use crate::conn::{pool_has_room, Conn, Reaction, Sent, Spares};
 use crate::{set_nodelay, Counters};
 
 type RecvStream = StreamTicket<RecvMulti>;
@@ -36,12 +36,6 @@ impl SendTicket {
             SendTicket::Direct(t) => t.id(),
         }
     }
-}
-
-/// A collected send, whichever kind it was.
-enum Sent {
-    Queued(io::Result<usize>, Batch),
-    Direct(io::Result<usize>, PooledBuf),
 }
 
 struct Entry {
@@ -166,21 +160,21 @@ impl Server {
         };
         let outcome = match &entry.send {
             Some(t) if t.id() != id => None,
-            Some(SendTicket::One(t)) => lp.poll(t).map(|(res, b)| Sent::Queued(res, Batch::One(b))),
-            Some(SendTicket::Many(t)) => {
-                lp.poll(t).map(|(res, b)| Sent::Queued(res, Batch::Many(b)))
-            }
-            Some(SendTicket::Direct(t)) => lp.poll(t).map(|(res, b)| Sent::Direct(res, b)),
+            Some(SendTicket::One(t)) => lp
+                .poll(t)
+                .map(|(res, b)| (res, Sent::Queued(Batch::One(b)))),
+            Some(SendTicket::Many(t)) => lp
+                .poll(t)
+                .map(|(res, b)| (res, Sent::Queued(Batch::Many(b)))),
+            Some(SendTicket::Direct(t)) => lp.poll(t).map(|(res, b)| (res, Sent::Direct(b))),
             None => None,
         };
-        let Some(sent) = outcome else { return };
+        let Some((res, sent)) = outcome else { return };
         self.owners.remove(&id);
         entry.send = None;
-        let (counters, spares) = (&self.counters, &mut self.spares);
-        let reaction = match sent {
-            Sent::Queued(res, batch) => entry.conn.on_sent(res, batch, counters, spares),
-            Sent::Direct(res, buf) => entry.conn.on_sent_direct(res, buf, counters, spares),
-        };
+        let reaction = entry
+            .conn
+            .on_sent(res, sent, &self.counters, &mut self.spares);
         self.react(lp, key, reaction);
     }
 
