@@ -4,7 +4,8 @@
 //!
 //! Knowing when "everything" is reached takes two things. The count: every
 //! (p|s)(un)subscribe confirmation carries the number of subscriptions left (channels and
-//! patterns together; shard channels on their own), so the sidecar keeps the last of each.
+//! patterns together; shard channels on their own; `proto::resp::subscription_confirmation`
+//! reads it), so the sidecar keeps the last of each.
 //! And the end of the commands already sent: a count of 0 can arrive before the last frame of
 //! its command (`UNSUBSCRIBE a b` when only `a` was subscribed answers twice with 0), and the
 //! client may have pipelined more commands behind it (another `SUBSCRIBE`, a `GET`), whose
@@ -24,7 +25,9 @@ use std::hash::{BuildHasher, Hasher};
 
 use bytes::{Bytes, BytesMut};
 use ringloop::net::Ctx;
-use ringloop::proto::resp::{write_bulk, write_command, Protocol, ReplyDecoder, Value};
+use ringloop::proto::resp::{
+    subscription_confirmation, write_bulk, write_command, Confirmed, Protocol,
+};
 
 use super::client::{Client, Pin};
 use super::proxy::Proxy;
@@ -52,33 +55,18 @@ impl Subscriptions {
 /// If `frame` confirms a (p|s)(un)subscribe, notes the count it reports. True if it was an
 /// unsubscribe confirmation that left no subscription at all.
 fn note_confirmation(subs: &mut Subscriptions, frame: &[u8], proto: Protocol) -> bool {
-    // RESP2 confirmations are 3-element arrays; RESP3 ones are pushes, and a RESP3 array with
-    // the same shape is an ordinary reply (a subscribed RESP3 client may run any command).
-    let head: &[u8] = match proto {
-        Protocol::Resp2 => b"*3\r\n",
-        Protocol::Resp3 => b">3\r\n",
-    };
-    if !frame.starts_with(head) {
+    let Some((confirmed, count)) = subscription_confirmation(frame, proto) else {
         return false;
+    };
+    if confirmed.is_shard() {
+        subs.shard = count;
+    } else {
+        subs.regular = count;
     }
-    let mut buf = BytesMut::from(frame);
-    let Ok(Some(Value::Array(items) | Value::Push(items))) = ReplyDecoder::new().decode(&mut buf)
-    else {
-        return false;
-    };
-    let [Value::Bulk(kind), _, Value::Integer(count)] = items.as_slice() else {
-        return false;
-    };
-    let kind = kind.to_ascii_lowercase();
-    let (slot, unsubscribe) = match kind.as_slice() {
-        b"subscribe" | b"psubscribe" => (&mut subs.regular, false),
-        b"unsubscribe" | b"punsubscribe" => (&mut subs.regular, true),
-        b"ssubscribe" => (&mut subs.shard, false),
-        b"sunsubscribe" => (&mut subs.shard, true),
-        _ => return false,
-    };
-    *slot = *count;
-    unsubscribe && subs.none_left()
+    matches!(
+        confirmed,
+        Confirmed::Unsubscribe | Confirmed::ShardUnsubscribe
+    ) && subs.none_left()
 }
 
 /// The barrier's answer: a bulk string of the token, or — if the connection was subscribed
@@ -160,86 +148,5 @@ impl Proxy {
         }
         client.pin = Pin::None;
         self.release(cx.lp(), uid);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn confirm(kind: &str, channel: &str, count: i64, proto: Protocol) -> Vec<u8> {
-        let head = if proto == Protocol::Resp2 { '*' } else { '>' };
-        format!(
-            "{head}3\r\n${}\r\n{kind}\r\n${}\r\n{channel}\r\n:{count}\r\n",
-            kind.len(),
-            channel.len()
-        )
-        .into_bytes()
-    }
-
-    #[test]
-    fn counts_follow_the_confirmations() {
-        let mut s = Subscriptions::default();
-        let p = Protocol::Resp2;
-        assert!(!note_confirmation(
-            &mut s,
-            &confirm("subscribe", "a", 1, p),
-            p
-        ));
-        assert!(!note_confirmation(
-            &mut s,
-            &confirm("ssubscribe", "x", 1, p),
-            p
-        ));
-        assert!(
-            !note_confirmation(&mut s, &confirm("unsubscribe", "a", 0, p), p),
-            "a shard channel is left"
-        );
-        assert!(note_confirmation(
-            &mut s,
-            &confirm("sunsubscribe", "x", 0, p),
-            p
-        ));
-        // A message or a RESP3 array is no confirmation.
-        assert!(!note_confirmation(
-            &mut s,
-            b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n",
-            p
-        ));
-        let r3 = Protocol::Resp3;
-        assert!(!note_confirmation(
-            &mut s,
-            &confirm("unsubscribe", "a", 0, r3)
-                .iter()
-                .map(|&b| if b == b'>' { b'*' } else { b })
-                .collect::<Vec<_>>(),
-            r3
-        ));
-        assert!(note_confirmation(
-            &mut s,
-            &confirm("unsubscribe", "a", 0, r3),
-            r3
-        ));
-        s.monitoring = true;
-        assert!(!note_confirmation(
-            &mut s,
-            &confirm("unsubscribe", "a", 0, p),
-            p
-        ));
-    }
-
-    #[test]
-    fn the_barrier_answer_in_both_modes() {
-        let token = barrier_token();
-        let bulk = format!(
-            "${}\r\n{}\r\n",
-            token.len(),
-            String::from_utf8_lossy(&token)
-        );
-        assert!(is_barrier_answer(bulk.as_bytes(), &token));
-        let pong = format!("*2\r\n$4\r\npong\r\n{bulk}");
-        assert!(is_barrier_answer(pong.as_bytes(), &token));
-        assert!(!is_barrier_answer(b"+PONG\r\n", &token));
-        assert_ne!(barrier_token(), token, "a fresh token each time");
     }
 }

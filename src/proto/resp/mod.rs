@@ -15,7 +15,8 @@
 //!   the allocation-free fast paths for the hot replies (`+OK`, `:n`, `$n`), and [`SharedFrame`]
 //!   encodes a pub/sub message once per protocol version for fan-out to many subscribers.
 //! * **Client side**: [`ReplyDecoder`] parses every RESP2/RESP3 reply type, either into a
-//!   [`Value`] or, for a proxy that only forwards, into the raw bytes of one complete reply.
+//!   [`Value`] or, for a proxy that only forwards, into the raw bytes of one complete reply;
+//!   [`subscription_confirmation`] reads the count a pub/sub confirmation carries.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -38,6 +39,7 @@
 //! # Ok::<(), ringloop::proto::resp::ProtocolError>(())
 //! ```
 
+mod confirm;
 mod encode;
 mod error;
 mod inline;
@@ -48,6 +50,7 @@ mod reply;
 mod request;
 mod value;
 
+pub use confirm::{subscription_confirmation, Confirmed};
 pub use encode::{
     encode, encode_to_bytes, push_of_bulks, write_array_len, write_boolean, write_bulk,
     write_command, write_double, write_error, write_integer, write_map_len, write_null,
