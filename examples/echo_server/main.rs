@@ -44,7 +44,10 @@ OPTIONS:
   --max-unsent BYTES   stop reading a connection whose unsent echo exceeds this [default: 1048576]
   --entries N          io_uring submission queue size  [default: 4096]
   --defer-taskrun B    io_uring: IORING_SETUP_DEFER_TASKRUN on|off [default: on]
-  --recv-buffers N     buffers in the shared receive pool (power of two) [default: 1024]
+  --recv-buffers N     buffers in the shared receive pool (power of two)
+                       [default: 1024; 4096 with --backend epoll, whose free list only ever
+                       touches the buffers in use at once: the headroom lets bursts of echoes
+                       go out straight from their buffers instead of being copied]
   --buffer-size BYTES  size of each pool buffer  [default: 4096 on io_uring, 16384 on epoll]
                        (the pool also bounds how far a multishot recv can run ahead of a pause;
                        on epoll a buffer larger than a message saves the recv that meets EAGAIN)
@@ -69,7 +72,8 @@ struct Config {
     max_unsent: usize,
     entries: u32,
     defer_taskrun: bool,
-    recv_buffers: u16,
+    /// `None`: 1024, or 4096 when epoll is asked for.
+    recv_buffers: Option<u16>,
     /// `None`: the library's default for the backend the loop runs on.
     buffer_size: Option<usize>,
 }
@@ -83,7 +87,7 @@ fn parse_args() -> Result<Config, String> {
         max_unsent: 1 << 20,
         entries: 4096,
         defer_taskrun: true,
-        recv_buffers: 1024,
+        recv_buffers: None,
         buffer_size: None,
     };
     let mut args = std::env::args().skip(1);
@@ -109,7 +113,7 @@ fn parse_args() -> Result<Config, String> {
             "--max-unsent" => cfg.max_unsent = value.parse().map_err(|e| bad(&e))?,
             "--entries" => cfg.entries = value.parse().map_err(|e| bad(&e))?,
             "--defer-taskrun" => cfg.defer_taskrun = matches!(value.as_str(), "on" | "true" | "1"),
-            "--recv-buffers" => cfg.recv_buffers = value.parse().map_err(|e| bad(&e))?,
+            "--recv-buffers" => cfg.recv_buffers = Some(value.parse().map_err(|e| bad(&e))?),
             "--buffer-size" => cfg.buffer_size = Some(value.parse().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown option {flag} (see --help)")),
         }
@@ -197,9 +201,13 @@ fn serve(
         .backend(cfg.backend)
         .entries(cfg.entries)
         .defer_taskrun(cfg.defer_taskrun);
+    let recv_buffers = cfg.recv_buffers.unwrap_or(match cfg.backend {
+        Backend::Epoll => 4096,
+        _ => 1024,
+    });
     let mut lp = match cfg.buffer_size {
-        Some(size) => builder.recv_buffers(cfg.recv_buffers, size),
-        None => builder.recv_buffer_count(cfg.recv_buffers),
+        Some(size) => builder.recv_buffers(recv_buffers, size),
+        None => builder.recv_buffer_count(recv_buffers),
     }
     .build()?;
     if index == 0 {
