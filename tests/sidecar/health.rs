@@ -133,6 +133,39 @@ pub fn blocking_command_with_bad_timeout(backend: &str) {
     assert_eq!(q::<Vec<String>>(&mut c, &["BLPOP", "k", "1"]), ["k", "v"]);
 }
 
+/// The barrier the sidecar sends after a client's last UNSUBSCRIBE holds the client's next
+/// commands until it is answered; an upstream that never answers it is failed after
+/// `--request-timeout`, like one that never answers a request: the held command gets the
+/// timeout error and the client is let go (its subscription connection is lost), not held.
+pub fn unanswered_barrier_times_out(backend: &str) {
+    let up = fakes::pubsub_then_silent();
+    let mut sc = Proc::sidecar(backend, up, &["--request-timeout", "300"]);
+    let mut raw = sc.raw();
+    raw.roundtrip(
+        &[b"SUBSCRIBE", b"a"],
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n",
+    );
+    assert_eq!(sc.stat("pinned"), 1);
+    let t0 = Instant::now();
+    raw.roundtrip(
+        &[b"UNSUBSCRIBE", b"a"],
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n",
+    );
+    raw.cmd(&[b"GET", b"k"]);
+    raw.expect(b"-ERR upstream timeout\r\n");
+    assert!(
+        raw.closed(),
+        "the client is let go once the barrier times out"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(sc.stat("upstream_failures"), 1);
+    assert_eq!(sc.stat("pinned"), 0);
+}
+
 pub fn circuit_breaker(backend: &str) {
     let mute = fakes::mute();
     let mut sc = Proc::sidecar(

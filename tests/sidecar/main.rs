@@ -39,6 +39,7 @@ both_backends!(
     request_timeout,
     blocking_command_deadline,
     blocking_command_with_bad_timeout,
+    unanswered_barrier_times_out,
     circuit_breaker,
     down_after_connect_failures,
     // TCP mode

@@ -500,8 +500,14 @@ impl Proxy {
                         client.pin = Pin::None;
                     }
                     if had_state {
-                        // Its subscriptions or transaction died with the connection.
+                        // Its subscriptions or transaction died with the connection. Commands
+                        // held behind a barrier (`stream.rs`) get the error, then the client
+                        // is closed.
                         client.replies.end_stream();
+                        client.leaving_stream = false;
+                        for _ in client.held.drain(..) {
+                            client.replies.ready(local::error(why.text()));
+                        }
                         client.quit = true;
                     }
                 });
@@ -614,6 +620,7 @@ impl Proxy {
                 .pending
                 .front()
                 .and_then(|p| p.deadline)
+                .or(up.subs.barrier_deadline)
                 .is_some_and(|d| d <= now);
             if overdue && up.life != Life::Dead {
                 log::info!("upstream request timed out; closing that connection");

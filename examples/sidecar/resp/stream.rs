@@ -22,6 +22,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ringloop::net::Ctx;
@@ -44,6 +45,9 @@ pub struct Subscriptions {
     pub monitoring: bool,
     /// The token of the barrier `PING` sent and not answered yet.
     pub barrier: Option<Bytes>,
+    /// When an unanswered barrier fails the connection (`--request-timeout` after it was sent):
+    /// the client's commands are held meanwhile, so a silent upstream must not hold them for good.
+    pub barrier_deadline: Option<Instant>,
 }
 
 impl Subscriptions {
@@ -106,6 +110,7 @@ impl Proxy {
         if let Some(token) = &up.subs.barrier {
             if is_barrier_answer(&frame, token) {
                 up.subs.barrier = None;
+                up.subs.barrier_deadline = None;
                 let leave = up.subs.none_left();
                 if leave {
                     up.passthrough = false;
@@ -129,6 +134,7 @@ impl Proxy {
             write_command(&mut ping, &[b"PING".as_slice(), token]);
             up.link.queue(ping.freeze());
             up.subs.barrier = Some(token.clone());
+            up.subs.barrier_deadline = self.cfg.request_timeout.map(|t| Instant::now() + t);
         }
         self.with_client(cx, id, |_, _, client| {
             client.replies.stream(frame);
