@@ -368,6 +368,24 @@ pub fn pubsub_connection_returns_after_the_last_unsubscribe(backend: &str) {
         0,
         "returned clean (back to RESP2), not closed"
     );
+    // A state-changing command sent while subscribed goes up untracked: that stream does not
+    // end early (neither the connection's state nor the client's lane is known any more).
+    let mut st = sc.raw();
+    st.cmd(&[b"SUBSCRIBE", b"z"]);
+    assert_eq!(st.reply(), "*3\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n:1\r\n");
+    st.cmd(&[b"SELECT", b"2"]);
+    let answer = st.reply();
+    st.cmd(&[b"UNSUBSCRIBE", b"z"]);
+    assert_eq!(st.reply(), "*3\r\n$11\r\nunsubscribe\r\n$1\r\nz\r\n:0\r\n");
+    st.cmd(&[b"PING"]);
+    let pong = st.reply();
+    assert!(
+        pong == "+PONG\r\n" || pong.contains("pong"),
+        "{pong} (after SELECT: {answer})"
+    );
+    assert_eq!(sc.stat("pinned"), 1, "kept for the client");
+    drop(st);
+    eventually("the client's leaving to free it", || sc.stat("pinned") == 0);
 }
 
 pub fn blocking_pops(backend: &str) {

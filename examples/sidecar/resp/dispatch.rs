@@ -119,7 +119,19 @@ impl Proxy {
         };
         let bytes = command(cmd.args());
         if up.passthrough {
-            // Subscribed: everything goes up, everything that comes back is forwarded as is.
+            // Subscribed: everything goes up, everything that comes back is forwarded as is. A
+            // command that changes the connection's state goes up untracked: the stream can
+            // then not end before the client leaves (`stream.rs`).
+            let tracked = matches!(
+                route(&cmd),
+                Route::Shared
+                    | Route::Blocking(_)
+                    | Route::Subscribe
+                    | Route::Local(Local::Unsubscribe { .. })
+            ) && !cmd.is("monitor");
+            if let Some(up) = self.ups.get_mut(uid) {
+                up.subs.sticky |= !tracked;
+            }
             self.counters.forwarded += 1;
             return self.send_to(cx, uid, bytes, None);
         }
@@ -128,7 +140,7 @@ impl Proxy {
             Route::Subscribe => {
                 if let Some(up) = self.ups.get_mut(uid) {
                     up.passthrough = true;
-                    up.subs.monitoring |= cmd.is("monitor");
+                    up.subs.sticky |= cmd.is("monitor");
                 }
                 client.replies.open_stream();
                 self.counters.forwarded += 1;

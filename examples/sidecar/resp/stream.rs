@@ -16,9 +16,11 @@
 //! held commands are dispatched like any others; if the client subscribed again meanwhile,
 //! the stream goes on and so do they.
 //!
-//! `MONITOR` never ends this way (only by the client leaving), nor does a `RESET` sent while
-//! subscribed (it ends the subscriptions without confirmations; the connection stays pinned
-//! until the client leaves, as before).
+//! `MONITOR` never ends this way (only by the client leaving), nor does a stream in which the
+//! client sent a command that changes the connection's state (`SELECT`, `HELLO`, `RESET`,
+//! `CLIENT SETNAME`, `MULTI`...): those go up raw while subscribed, so neither the connection's
+//! state nor the client's lane is known any more, and handing either back would be a guess.
+//! Such a client keeps its connection until it leaves, as before.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -41,8 +43,10 @@ pub struct Subscriptions {
     pub regular: i64,
     /// Shard channels (`SSUBSCRIBE` family).
     pub shard: i64,
-    /// `MONITOR` was sent: the stream lasts as long as the connection.
-    pub monitoring: bool,
+    /// `MONITOR` was sent, or a command that changes what the upstream keeps for the connection
+    /// (`SELECT`, `HELLO`, `RESET`, `CLIENT ...`, `MULTI`: sent raw while subscribed, so the
+    /// sidecar did not follow it): the stream lasts as long as the connection.
+    pub sticky: bool,
     /// The token of the barrier `PING` sent and not answered yet.
     pub barrier: Option<Bytes>,
     /// When an unanswered barrier fails the connection (`--request-timeout` after it was sent):
@@ -52,7 +56,7 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     fn none_left(&self) -> bool {
-        self.regular == 0 && self.shard == 0 && !self.monitoring
+        self.regular == 0 && self.shard == 0 && !self.sticky
     }
 }
 
