@@ -246,13 +246,7 @@ fn parse_yes_no(v: &str) -> Result<bool, String> {
 /// Parses the command line (`--help` prints the usage and exits).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
     let mut cfg = Config::default();
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+    for (flag, value) in crate::flags::pairs(args, USAGE)? {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
             "--bind" => cfg.bind = value.parse().map_err(|e| bad(&e))?,

@@ -27,6 +27,8 @@ mod client;
 mod commands;
 mod config;
 mod db;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod http;
 mod info;
 #[path = "../shared/process.rs"]

@@ -17,6 +17,8 @@
 mod blocking;
 mod callback;
 mod conn;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod polling;
 #[path = "../shared/process.rs"]
 mod process;
@@ -90,13 +92,7 @@ fn parse_args() -> Result<Config, String> {
         recv_buffers: None,
         buffer_size: None,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+    for (flag, value) in flags::pairs(std::env::args().skip(1), USAGE)? {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
             "--addr" => cfg.addr = value.parse().map_err(|e| bad(&e))?,

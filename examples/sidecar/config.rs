@@ -131,13 +131,7 @@ fn parse_addr(v: &str) -> Result<SocketAddr, String> {
 /// Parses the command line (`--help` prints the usage and exits).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
     let mut cfg = Config::default();
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+    for (flag, value) in crate::flags::pairs(args, USAGE)? {
         let bad = |e: String| format!("{flag} {value}: {e}");
         let num = || parse_num(&value).map_err(bad);
         match flag.as_str() {

@@ -27,6 +27,8 @@
 #[path = "../shared/byte_size.rs"]
 mod byte_size;
 mod config;
+#[path = "../shared/flags.rs"]
+mod flags;
 mod health;
 mod link;
 #[path = "../shared/process.rs"]
