@@ -620,7 +620,7 @@ impl Proxy {
                 .pending
                 .front()
                 .and_then(|p| p.deadline)
-                .or(up.subs.barrier_deadline)
+                .or(up.subs.barrier.as_ref().and_then(|b| b.deadline))
                 .is_some_and(|d| d <= now);
             if overdue && up.life != Life::Dead {
                 log::info!("upstream request timed out; closing that connection");

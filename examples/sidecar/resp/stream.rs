@@ -47,11 +47,18 @@ pub struct Subscriptions {
     /// (`SELECT`, `HELLO`, `RESET`, `CLIENT ...`, `MULTI`: sent raw while subscribed, so the
     /// sidecar did not follow it): the stream lasts as long as the connection.
     pub sticky: bool,
-    /// The token of the barrier `PING` sent and not answered yet.
-    pub barrier: Option<Bytes>,
-    /// When an unanswered barrier fails the connection (`--request-timeout` after it was sent):
-    /// the client's commands are held meanwhile, so a silent upstream must not hold them for good.
-    pub barrier_deadline: Option<Instant>,
+    /// The barrier `PING` sent and not answered yet.
+    pub barrier: Option<Barrier>,
+}
+
+/// A barrier in flight.
+#[derive(Debug)]
+pub struct Barrier {
+    /// Its token as a bulk string: the answer to expect.
+    answer: Bytes,
+    /// When, unanswered, it fails the connection (`--request-timeout` after it was sent): the
+    /// client's commands are held meanwhile, so a silent upstream must not hold them for good.
+    pub deadline: Option<Instant>,
 }
 
 impl Subscriptions {
@@ -77,15 +84,15 @@ fn note_confirmation(subs: &mut Subscriptions, frame: &[u8], proto: Protocol) ->
     ) && subs.none_left()
 }
 
-/// The barrier's answer: a bulk string of the token, or — if the connection was subscribed
-/// again by then, in RESP2 — `["pong", token]`.
-fn is_barrier_answer(frame: &[u8], token: &[u8]) -> bool {
-    let mut bulk = BytesMut::new();
-    write_bulk(&mut bulk, token);
-    frame == &bulk[..]
-        || frame
-            .strip_prefix(b"*2\r\n$4\r\npong\r\n".as_slice())
-            .is_some_and(|rest| rest == &bulk[..])
+impl Barrier {
+    /// The barrier's answer: a bulk string of the token, or — if the connection was subscribed
+    /// again by then, in RESP2 — `["pong", token]`.
+    fn answered_by(&self, frame: &[u8]) -> bool {
+        frame == &self.answer[..]
+            || frame
+                .strip_prefix(b"*2\r\n$4\r\npong\r\n".as_slice())
+                .is_some_and(|rest| rest == &self.answer[..])
+    }
 }
 
 /// A token no client will send: random per process, numbered per barrier.
@@ -111,34 +118,40 @@ impl Proxy {
         let Role::Dedicated(id) = up.role else {
             return;
         };
-        if let Some(token) = &up.subs.barrier {
-            if is_barrier_answer(&frame, token) {
-                up.subs.barrier = None;
-                up.subs.barrier_deadline = None;
-                let leave = up.subs.none_left();
-                if leave {
-                    up.passthrough = false;
-                }
-                self.with_client(cx, id, |proxy, cx, client| {
-                    client.leaving_stream = false;
-                    if leave {
-                        client.replies.end_stream();
-                        proxy.unpin_after_stream(cx, client, uid);
-                    }
-                });
-                return;
+        if up
+            .subs
+            .barrier
+            .as_ref()
+            .is_some_and(|b| b.answered_by(&frame))
+        {
+            up.subs.barrier = None;
+            let leave = up.subs.none_left();
+            if leave {
+                up.passthrough = false;
             }
+            self.with_client(cx, id, |proxy, cx, client| {
+                client.leaving_stream = false;
+                if leave {
+                    client.replies.end_stream();
+                    proxy.unpin_after_stream(cx, client, uid);
+                }
+            });
+            return;
         }
         let proto = up.state.proto;
         let emptied = note_confirmation(&mut up.subs, &frame, proto);
         let send_barrier = emptied && up.subs.barrier.is_none();
-        let token = send_barrier.then(barrier_token);
-        if let Some(token) = &token {
+        if send_barrier {
+            let token = barrier_token();
             let mut ping = BytesMut::new();
-            write_command(&mut ping, &[b"PING".as_slice(), token]);
+            write_command(&mut ping, &[b"PING".as_slice(), &token]);
             up.link.queue(ping.freeze());
-            up.subs.barrier = Some(token.clone());
-            up.subs.barrier_deadline = self.cfg.request_timeout.map(|t| Instant::now() + t);
+            let mut answer = BytesMut::new();
+            write_bulk(&mut answer, &token);
+            up.subs.barrier = Some(Barrier {
+                answer: answer.freeze(),
+                deadline: self.cfg.request_timeout.map(|t| Instant::now() + t),
+            });
         }
         self.with_client(cx, id, |_, _, client| {
             client.replies.stream(frame);
