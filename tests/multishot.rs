@@ -323,6 +323,40 @@ fn starved_pool_stalls_then_resumes(b: Backend) {
     assert_eq!(lp.stats().in_flight, 0);
 }
 
+/// A received `PooledBuf` is itself a `SendBuf`: sent on as it is, it holds its pool buffer until
+/// the send completes, and the buffer goes back with the op's output. Other owning buffers send
+/// the same way.
+fn pooled_buf_is_sent_as_it_is(b: Backend) {
+    let mut lp = new_loop_with(b, |builder| builder.recv_buffers(4, 64));
+    let (server, mut client) = tcp_pair();
+    let t = lp.submit_multi(op::RecvMulti::new(fd(&server)));
+    write_all(&mut client, b"ping");
+    let _dog = Watchdog::new(&lp, 10);
+    let buf = lp.wait_next(&t).unwrap().unwrap().unwrap().unwrap();
+    assert_eq!(&buf[..], b"ping");
+    assert_eq!(
+        lp.recv_buffers_free(),
+        (3, 4),
+        "the received buffer is ours"
+    );
+    let sent = lp.submit(op::Send::new(fd(&server), buf));
+    let (res, buf) = wait(&mut lp, sent);
+    assert_eq!(res.unwrap(), 4);
+    assert_eq!(read_exact(&mut client, 4), b"ping");
+    assert_eq!(
+        lp.recv_buffers_free(),
+        (3, 4),
+        "held by the op's output until dropped"
+    );
+    drop(buf);
+    assert_eq!(lp.recv_buffers_free(), (4, 4));
+    let v = lp.submit(op::Send::new(fd(&server), b"vec".to_vec()));
+    assert_eq!(wait(&mut lp, v).0.unwrap(), 3);
+    let st = lp.submit(op::Send::new(fd(&server), &b"static"[..]));
+    assert_eq!(wait(&mut lp, st).0.unwrap(), 6);
+    assert_eq!(read_exact(&mut client, 9), b"vecstatic");
+}
+
 fn pooled_buf_outlives_its_loop(b: Backend) {
     let mut lp = new_loop(b);
     let (server, mut client) = tcp_pair();
@@ -481,6 +515,7 @@ both_backends!(
     dropping_a_stream_ticket_cancels_it,
     starved_pool_stalls_then_resumes,
     pooled_buf_outlives_its_loop,
+    pooled_buf_is_sent_as_it_is,
     cancel_stops_a_flooded_stream,
     cancel_a_starved_stream,
     close_a_starved_stream,
