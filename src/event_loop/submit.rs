@@ -95,13 +95,13 @@ impl EventLoop {
         op: M,
         f: impl FnMut(&mut EventLoop, M::Item) + 'static,
     ) -> OpId {
-        self.start_multi(op, Sink::Callback(Box::new(f)))
+        self.start_multi(op, Sink::Callback(f))
     }
 
     /// Polling style for a multishot op: items queue up until taken with
     /// [`EventLoop::poll_next`] or [`EventLoop::wait_next`].
     pub fn submit_multi<M: MultiOp>(&mut self, op: M) -> StreamTicket<M> {
-        let id = self.start_multi(op, Sink::Queue(Default::default()));
+        let id = self.start_multi::<M, NoCallback<M::Item>>(op, Sink::Queue(Default::default()));
         StreamTicket::new(id, self.abandoned.clone())
     }
 
@@ -114,7 +114,10 @@ impl EventLoop {
         let State::Multi(entry) = &mut slot.state else {
             return None;
         };
-        entry.as_any().downcast_mut::<Multi<M>>()?.pop()
+        entry
+            .as_any()
+            .downcast_mut::<Multi<M, NoCallback<M::Item>>>()?
+            .pop()
     }
 
     /// Blocks (turning the loop) until the stream's next item; `None` once it has ended and
@@ -340,7 +343,11 @@ impl EventLoop {
         }
     }
 
-    fn start_multi<M: MultiOp>(&mut self, op: M, sink: Sink<M::Item>) -> OpId {
+    fn start_multi<M: MultiOp, F: FnMut(&mut EventLoop, M::Item) + 'static>(
+        &mut self,
+        op: M,
+        sink: Sink<M::Item, F>,
+    ) -> OpId {
         let (kind, fd) = (M::KIND, op.fd());
         let pool = if op.uses_pool() {
             Some(self.ensure_pool())
