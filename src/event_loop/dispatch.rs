@@ -176,12 +176,12 @@ impl EventLoop {
             }
             State::Once(entry) => {
                 let kind = slot.kind;
+                slot.parked = Parked::Nowhere;
                 log::trace!(
                     "complete {id} {kind} res={} after {}",
                     c.res,
-                    Since(slot.submitted_at)
+                    Since(self.inflight.submitted_at(id))
                 );
-                slot.parked = Parked::Nowhere;
                 if kind == crate::op::OpKind::Accept && c.res >= 0 {
                     self.fd_opened(c.res);
                 }
@@ -265,10 +265,11 @@ impl EventLoop {
     }
 
     fn finish_multi(&mut self, id: OpId) {
+        let submitted_at = self.inflight.submitted_at(id);
         let Some(slot) = self.inflight.get_mut(id) else {
             return;
         };
-        log::trace!("end {id} {} after {}", slot.kind, Since(slot.submitted_at));
+        log::trace!("end {id} {} after {}", slot.kind, Since(submitted_at));
         slot.parked = Parked::Nowhere;
         self.stats.completed[slot.kind.index()] += 1;
         self.in_flight -= 1;

@@ -82,9 +82,6 @@ pub(crate) struct Slot {
     pub cancel_requested: bool,
     /// The owner dropped its ticket: the result will be dropped, not stored.
     pub detached: bool,
-    /// Only taken when trace logging is on (reading the clock costs more than the rest of a
-    /// submission's bookkeeping).
-    pub submitted_at: Option<Instant>,
     pub state: State,
 }
 
@@ -92,6 +89,10 @@ pub(crate) struct Slot {
 pub(crate) struct InFlight {
     slots: Slab<Slot>,
     generations: Vec<u32>,
+    /// When each op was submitted, by slot index; only kept while trace logging is on (reading
+    /// the clock costs more than the rest of a submission's bookkeeping). Not in [`Slot`]: its
+    /// 16 bytes would take a slot from one cache line to two, and every completion reads one.
+    submitted_at: Vec<Option<Instant>>,
 }
 
 impl InFlight {
@@ -111,9 +112,14 @@ impl InFlight {
             parked: Parked::Nowhere,
             cancel_requested: false,
             detached: false,
-            submitted_at: (log::max_level() >= log::LevelFilter::Trace).then(Instant::now),
             state,
         });
+        if log::max_level() >= log::LevelFilter::Trace {
+            if index >= self.submitted_at.len() {
+                self.submitted_at.resize(index + 1, None);
+            }
+            self.submitted_at[index] = Some(Instant::now());
+        }
         OpId {
             index: index as u32,
             generation,
@@ -130,6 +136,12 @@ impl InFlight {
         self.slots
             .get_mut(id.index as usize)
             .filter(|s| s.generation == id.generation)
+    }
+
+    /// When `id` was submitted, if trace logging was on then.
+    pub(crate) fn submitted_at(&self, id: OpId) -> Option<Instant> {
+        self.get(id)?;
+        self.submitted_at.get(id.index as usize).copied().flatten()
     }
 
     pub(crate) fn remove(&mut self, id: OpId) -> Option<Slot> {
