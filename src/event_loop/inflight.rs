@@ -119,6 +119,9 @@ impl InFlight {
                 self.submitted_at.resize(index + 1, None);
             }
             self.submitted_at[index] = Some(Instant::now());
+        } else if let Some(stale) = self.submitted_at.get_mut(index) {
+            // Trace logging was on for an earlier op in this slot: do not report its time.
+            *stale = None;
         }
         OpId {
             index: index as u32,
@@ -157,5 +160,30 @@ impl InFlight {
                 generation: s.generation,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submission_time_is_kept_only_while_tracing_and_never_reported_stale() {
+        let before = log::max_level();
+        let mut table = InFlight::default();
+        log::set_max_level(log::LevelFilter::Trace);
+        let traced = table.insert(OpKind::Nop, None, State::Busy);
+        assert!(table.submitted_at(traced).is_some());
+        table.remove(traced);
+        log::set_max_level(log::LevelFilter::Off);
+        // Reuses the slot: the earlier op's time must not be reported for this one.
+        let untraced = table.insert(OpKind::Nop, None, State::Busy);
+        assert_eq!(untraced.index, traced.index);
+        assert!(table.submitted_at(untraced).is_none());
+        assert!(
+            table.submitted_at(traced).is_none(),
+            "a stale id has no time"
+        );
+        log::set_max_level(before);
     }
 }
