@@ -82,9 +82,9 @@ struct Waiters {
 
 impl Waiters {
     fn push(&mut self, token: u64) {
-        let more_is_empty = self.more.as_ref().is_none_or(|m| m.is_empty());
         match NonZeroU64::new(token) {
-            Some(token) if self.first.is_none() && more_is_empty => self.first = Some(token),
+            // Inline only when nothing waits: an older token in `more` must stay ahead.
+            Some(token) if self.is_empty() => self.first = Some(token),
             _ => self.more.get_or_insert_with(Default::default).push(token),
         }
     }
