@@ -28,7 +28,6 @@ epoll pool-buffer measurement in docs/DESIGN.md):
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,14 @@ def wait_listening(port, timeout=5.0):
 
 
 _ports = iter(range(0, 1 << 30))
+
+
+def loadgen_result(out):
+    """The key=value fields of loadgen's `RESULT` line, or None if it printed none."""
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            return dict(field.split("=", 1) for field in line.split()[1:])
+    return None
 
 
 def measure(cmd, args):
@@ -90,13 +97,13 @@ def measure(cmd, args):
     finally:
         server.kill()
         server.wait()
-    m = re.search(r"RESULT .*msgs_per_sec=([0-9.]+).* errors=([0-9]+)", out)
-    if not m or int(m.group(2)) != 0:
+    result = loadgen_result(out)
+    if not result or int(result["errors"]) != 0:
         sys.exit(f"loadgen failed or saw errors against {' '.join(cmd)}:\n{out}")
-    msgs = float(m.group(1)) * (t1 - t0)
+    msgs = float(result["msgs_per_sec"]) * (t1 - t0)
     if msgs <= 0:
         sys.exit(f"no messages were echoed during the window by {' '.join(cmd)}:\n{out}")
-    p999 = float(re.search(r"p999_us=([0-9.]+)", out).group(1))
+    p999 = float(result["p999_us"])
     return (c1 - c0) / CLK_TCK * 1e6 / msgs, (u1 - u0) / CLK_TCK * 1e6 / msgs, p999
 
 
