@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
-use ringloop::{EventLoop, OpId, PooledBuf};
+use ringloop::{EventLoop, OpId};
 use slab::Slab;
 
-use crate::conn::{pool_has_room, Conn, Reaction, Sent, Spares};
+use crate::conn::{pool_has_room, Conn, Direct, Reaction, Sent, Spares};
 use crate::{set_nodelay, Counters};
 
 struct Entry {
@@ -150,10 +150,7 @@ fn flush(lp: &mut EventLoop, server: &Shared, id: ConnId) {
 }
 
 /// Sends a pool buffer as it is; the connection gets it back with the count.
-fn send_direct(lp: &mut EventLoop, server: &Shared, id: ConnId, buf: PooledBuf) {
-    let Some(Some(fd)) = with_conn(server, id, |e, _, _| e.conn.raw_fd()) else {
-        return;
-    };
+fn send_direct(lp: &mut EventLoop, server: &Shared, id: ConnId, Direct { fd, buf }: Direct) {
     let s = server.clone();
     lp.submit_with(op::Send::new(fd, buf), move |lp, (res, buf)| {
         let reaction = with_conn(&s, id, |e, counters, spares| {
@@ -177,8 +174,8 @@ fn react(lp: &mut EventLoop, server: &Shared, id: ConnId, reaction: Option<React
     if r.resume {
         start_reading(lp, server, id);
     }
-    if let Some(buf) = r.direct {
-        send_direct(lp, server, id, buf);
+    if let Some(direct) = r.direct {
+        send_direct(lp, server, id, direct);
     }
     if r.flush {
         flush(lp, server, id);

@@ -18,7 +18,7 @@ use crate::Counters;
 pub struct Reaction {
     /// Send this pool buffer as it is (the outbox has counted it as the send in flight); its
     /// completion goes to [`Conn::on_sent`] as [`Sent::Direct`].
-    pub direct: Option<PooledBuf>,
+    pub direct: Option<Direct>,
     /// Cancel the running recv (back-pressure kicks in).
     pub pause: bool,
     /// Start a new recv.
@@ -27,6 +27,14 @@ pub struct Reaction {
     pub flush: bool,
     /// Close the connection.
     pub close: bool,
+}
+
+/// A received pool buffer to send back as it is, and the fd to send it on (carried here so
+/// that the driver does not look the connection up a second time for it).
+#[derive(Debug)]
+pub struct Direct {
+    pub fd: RawFd,
+    pub buf: PooledBuf,
 }
 
 /// Echo buffers whose send completed whole, kept for the next messages so that a message costs
@@ -114,12 +122,15 @@ impl Conn {
                 // pool buffer, as the liburing floor does: no copy. Otherwise (or when the pool
                 // runs low) copy out, so the buffer goes straight back: a slow peer must hold
                 // its own backlog, not the buffers every other connection needs.
-                let direct = if may_lend && self.outbox.begin_direct(buf.len()) {
-                    counters.direct();
-                    Some(buf)
-                } else {
-                    self.outbox.push(spares.copy(&buf));
-                    None
+                let direct = match self.raw_fd() {
+                    Some(fd) if may_lend && self.outbox.begin_direct(buf.len()) => {
+                        counters.direct();
+                        Some(Direct { fd, buf })
+                    }
+                    _ => {
+                        self.outbox.push(spares.copy(&buf));
+                        None
+                    }
                 };
                 let pause = self.read.should_pause(self.outbox.over_high_water());
                 Reaction {
@@ -201,11 +212,12 @@ impl Conn {
     /// close once the peer has finished and everything is out.
     fn after_send(&mut self) -> Reaction {
         let resume = self.outbox.under_low_water() && self.read.on_drained();
-        let close = self.read.is_eof() && self.outbox.is_idle();
+        // The send in flight has just finished: anything not idle is queued and must go out.
+        let idle = self.outbox.is_idle();
         Reaction {
             resume,
-            flush: true,
-            close,
+            flush: !idle,
+            close: idle && self.read.is_eof(),
             ..Reaction::default()
         }
     }

@@ -16,7 +16,7 @@ use ringloop::op::{self, AcceptMulti, RecvMulti};
 use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
 use slab::Slab;
 
-use crate::conn::{pool_has_room, Conn, Reaction, Sent, Spares};
+use crate::conn::{pool_has_room, Conn, Direct, Reaction, Sent, Spares};
 use crate::{set_nodelay, Counters};
 
 type RecvStream = StreamTicket<RecvMulti>;
@@ -194,10 +194,7 @@ impl Server {
     }
 
     /// Sends a pool buffer as it is (the outbox already counts it as the send in flight).
-    fn send_direct(&mut self, lp: &mut EventLoop, key: usize, buf: PooledBuf) {
-        let Some(fd) = self.conns[key].conn.raw_fd() else {
-            return;
-        };
+    fn send_direct(&mut self, lp: &mut EventLoop, key: usize, Direct { fd, buf }: Direct) {
         let ticket = SendTicket::Direct(lp.submit(op::Send::new(fd, buf)));
         self.track_send(key, ticket);
     }
@@ -219,8 +216,8 @@ impl Server {
         if r.resume {
             self.start_reading(lp, key);
         }
-        if let Some(buf) = r.direct {
-            self.send_direct(lp, key, buf);
+        if let Some(direct) = r.direct {
+            self.send_direct(lp, key, direct);
         }
         if r.flush {
             self.flush(lp, key);
