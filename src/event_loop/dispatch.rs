@@ -22,7 +22,9 @@ impl EventLoop {
         // multishot items are delivered by `run_retries`, not through `ready`, and must count
         // the same as io_uring's CQEs (for the return value and `wakeups`).
         let completions_before = self.stats.completions;
-        self.reap_abandoned();
+        if !self.abandoned.borrow().is_empty() {
+            self.reap_abandoned();
+        }
         let timeout = self.wait_timeout(timeout);
         log::trace!("turn {}: wait {}", self.stats.turns, Wait(timeout));
         let woken = match &mut self.driver {
@@ -30,29 +32,39 @@ impl EventLoop {
             Driver::Uring(d) => d.wait(timeout, &mut self.ready)?,
             Driver::Epoll(d) => d.wait(timeout, &mut self.retry)?,
         };
-        self.run_retries();
+        if !self.retry.is_empty() {
+            self.run_retries();
+        }
         self.fire_timers();
         if woken || self.handle.has_posted() {
             self.run_posted();
         }
-        let mut batch = std::mem::replace(&mut self.ready, std::mem::take(&mut self.spare));
-        if !batch.is_empty() {
-            log::trace!(
-                "turn {}: dispatching {} completions",
-                self.stats.turns,
-                batch.len()
-            );
+        if !self.ready.is_empty() {
+            self.dispatch_ready();
         }
-        for completion in batch.drain(..) {
-            self.dispatch(completion);
+        if !self.starved.is_empty() {
+            self.rearm_starved();
         }
-        self.spare = batch;
-        self.rearm_starved();
         let dispatched = (self.stats.completions - completions_before) as usize;
         if dispatched > 0 {
             self.stats.wakeups += 1;
         }
         Ok(dispatched)
+    }
+
+    /// Hands out this turn's completions. Callbacks may queue new ones (an op that finished at
+    /// once): those land in the other vector and wait for the next turn.
+    fn dispatch_ready(&mut self) {
+        let mut batch = std::mem::replace(&mut self.ready, std::mem::take(&mut self.spare));
+        log::trace!(
+            "turn {}: dispatching {} completions",
+            self.stats.turns,
+            batch.len()
+        );
+        for completion in batch.drain(..) {
+            self.dispatch(completion);
+        }
+        self.spare = batch;
     }
 
     /// The caller's timeout, shortened to the nearest timer, zero if work is already queued.
@@ -175,7 +187,7 @@ impl EventLoop {
                 self.send_to_driver(id, false);
             }
             State::Once(entry) => {
-                let kind = slot.kind;
+                let (kind, detached) = (slot.kind, slot.detached);
                 slot.parked = Parked::Nowhere;
                 log::trace!(
                     "complete {id} {kind} res={} after {}",
@@ -187,7 +199,7 @@ impl EventLoop {
                 }
                 self.stats.completed[kind.index()] += 1;
                 self.in_flight -= 1;
-                entry.complete(self, id, c.res);
+                entry.complete(self, id, c.res, detached);
             }
             State::Multi(mut entry) => {
                 #[cfg(ringloop_uring)]
@@ -285,7 +297,7 @@ impl EventLoop {
     }
 
     fn rearm_starved(&mut self) {
-        if self.starved.is_empty() || self.pool.as_ref().is_none_or(|p| p.available() == 0) {
+        if self.pool.as_ref().is_none_or(|p| p.available() == 0) {
             return;
         }
         for id in std::mem::take(&mut self.starved) {

@@ -30,8 +30,9 @@ pub(crate) trait OnceEntry {
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry;
     fn epoll_attempt(&mut self) -> Attempt;
-    /// Consumes the entry: builds the output and hands it to its owner.
-    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32);
+    /// Consumes the entry: builds the output and hands it to its owner. `detached`: the owner
+    /// dropped its ticket (the slot's flag, passed in so the slot is not looked up again).
+    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool);
 }
 
 pub(crate) struct Once<O: Op, F> {
@@ -47,10 +48,9 @@ impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O
     fn epoll_attempt(&mut self) -> Attempt {
         self.op.epoll_attempt()
     }
-    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32) {
+    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool) {
         let Once { op, delivery } = *self;
         let output = op.complete(res);
-        let detached = lp.inflight.get(id).is_some_and(|s| s.detached);
         match delivery {
             Delivery::Callback(callback) => {
                 lp.inflight.remove(id);
@@ -156,12 +156,11 @@ impl<M: MultiOp, F: FnMut(&mut EventLoop, M::Item) + 'static> MultiEntry for Mul
         flags: u32,
         more: bool,
     ) -> Next {
-        let pool = lp.pool.clone();
         let step = self.op.uring_item(
             res,
             flags,
             &MultiCtx {
-                pool: pool.as_ref(),
+                pool: lp.pool.as_ref(),
             },
         );
         match step {
@@ -184,7 +183,6 @@ impl<M: MultiOp, F: FnMut(&mut EventLoop, M::Item) + 'static> MultiEntry for Mul
     }
 
     fn run_epoll(&mut self, lp: &mut EventLoop, id: OpId, budget: usize, clean_edge: bool) -> Next {
-        let pool = lp.pool.clone();
         for _ in 0..budget {
             // A short stream read after a clean edge drained the socket (see `TOKEN_CLEAN_EDGE`):
             // wait for the next edge rather than make a read that can only say EAGAIN.
@@ -193,7 +191,7 @@ impl<M: MultiOp, F: FnMut(&mut EventLoop, M::Item) + 'static> MultiEntry for Mul
             }
             lp.stats.syscalls += 1;
             let step = self.op.epoll_attempt(&MultiCtx {
-                pool: pool.as_ref(),
+                pool: lp.pool.as_ref(),
             });
             // Only an attempt that produced an item is a completion (as one CQE is on io_uring);
             // one that hit EAGAIN or an empty pool handed nothing to the owner.

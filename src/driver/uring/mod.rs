@@ -135,8 +135,12 @@ impl UringDriver {
         timeout: Option<Duration>,
         out: &mut Vec<RawCompletion>,
     ) -> io::Result<bool> {
-        self.arm_wake()?;
-        out.append(&mut self.backlog);
+        if !self.wake_armed {
+            self.arm_wake()?;
+        }
+        if !self.backlog.is_empty() {
+            out.append(&mut self.backlog);
+        }
         let ready = !out.is_empty() || !self.ring.completion().is_empty();
         let timeout = if ready { Some(Duration::ZERO) } else { timeout };
         let res = match timeout {
@@ -178,6 +182,7 @@ impl UringDriver {
     }
 
     /// Drains the completion queue, and the kernel's overflow list behind it.
+    #[inline]
     fn reap(&mut self, out: &mut Vec<RawCompletion>) -> bool {
         let mut woken = false;
         loop {
@@ -229,10 +234,8 @@ impl UringDriver {
         }
     }
 
+    #[cold]
     fn arm_wake(&mut self) -> io::Result<()> {
-        if self.wake_armed {
-            return Ok(());
-        }
         let entry = opcode::Read::new(
             types::Fd(self.wake.as_raw_fd()),
             (&mut *self.wake_buf as *mut u64).cast(),
