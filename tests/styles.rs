@@ -190,6 +190,31 @@ fn finished_lists_completed_tickets_once(b: Backend) {
     assert_eq!(errno(&res.unwrap_err()), libc::ECANCELED);
 }
 
+fn collect_finished_fills_the_callers_vector_and_keeps_allocations(b: Backend) {
+    let mut lp = new_loop(b);
+    let mut ids = Vec::with_capacity(16);
+    let mut allocations = std::collections::HashSet::new();
+    for round in 0..4 {
+        let tickets: Vec<_> = (0..3).map(|_| lp.submit(op::Nop)).collect();
+        turn_until(&mut lp, 5, |lp| {
+            tickets.iter().all(|t| lp.poll(t).is_some())
+        });
+        lp.collect_finished(&mut ids);
+        let mut want: Vec<_> = tickets.iter().map(|t| t.id()).collect();
+        want.sort_by_key(|id| format!("{id:?}"));
+        ids.sort_by_key(|id| format!("{id:?}"));
+        assert_eq!(ids, want, "round {round}: exactly this round's tickets");
+        allocations.insert(ids.as_ptr());
+    }
+    // The loop and the caller trade two vectors back and forth: no new ones after the first.
+    assert!(allocations.len() <= 2, "{} vectors", allocations.len());
+    lp.collect_finished(&mut ids);
+    assert!(
+        ids.is_empty(),
+        "nothing finished since: the vector is cleared"
+    );
+}
+
 fn callbacks_can_chain_ops(b: Backend) {
     // A callback submitting the next op is the callback style's normal shape; the loop runs the
     // chain to the end without recursion or starvation.
@@ -247,6 +272,7 @@ fn blocking_wait_inside_a_multishot_callback(b: Backend) {
 both_backends!(
     three_styles_give_identical_results,
     finished_lists_completed_tickets_once,
+    collect_finished_fills_the_callers_vector_and_keeps_allocations,
     callbacks_can_chain_ops,
     blocking_wait_inside_a_multishot_callback,
 );

@@ -6,14 +6,13 @@
 //! yourself looks like: nothing calls us, and all the bookkeeping is ours — compare the size of
 //! this file with `callback.rs`.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
 use bytes::Bytes;
 use ringloop::net::Batch;
 use ringloop::op::{self, AcceptMulti, RecvMulti};
-use ringloop::{EventLoop, OpId, PooledBuf, StreamTicket, Ticket};
+use ringloop::{EventLoop, OpId, OpIdMap, PooledBuf, StreamTicket, Ticket};
 use slab::Slab;
 
 use crate::conn::{pool_has_room, Conn, Direct, Reaction, Sent, Spares};
@@ -54,8 +53,8 @@ enum Owner {
 
 struct Server {
     conns: Slab<Entry>,
-    owners: HashMap<OpId, Owner>,
-    closing: HashMap<OpId, Ticket<io::Result<()>>>,
+    owners: OpIdMap<Owner>,
+    closing: OpIdMap<Ticket<io::Result<()>>>,
     high_water: usize,
     counters: Counters,
     spares: Spares,
@@ -69,16 +68,19 @@ pub fn run(
 ) -> io::Result<()> {
     let mut s = Server {
         conns: Slab::new(),
-        owners: HashMap::new(),
-        closing: HashMap::new(),
+        owners: OpIdMap::default(),
+        closing: OpIdMap::default(),
         high_water,
         counters,
         spares: Spares::default(),
     };
     let accept = lp.submit_multi(AcceptMulti::new(listener));
+    // One vector for the finished ids, traded with the loop's every turn: no allocation.
+    let mut finished = Vec::new();
     while !lp.is_stopped() {
         lp.run_once(None)?;
-        for id in lp.finished() {
+        lp.collect_finished(&mut finished);
+        for &id in &finished {
             if id == accept.id() {
                 while let Some(accepted) = lp.poll_next(&accept) {
                     match accepted {

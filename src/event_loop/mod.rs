@@ -15,7 +15,8 @@
 //!
 //! The pieces: [`builder`] (configuration, backend probe), `submit` (the three completion
 //! styles and cancel), `dispatch` (steps 1–6), `timers` (the heap), `inflight` (the
-//! table), `entry` (type-erased ops), [`ticket`], [`handle`] (cross-thread), [`stats`] and
+//! table), `entry` (type-erased ops), [`ticket`], [`id_map`] (a map from op ids, for the polling
+//! style), [`handle`] (cross-thread), [`stats`] and
 //! `buf_pool` (multishot recv buffers).
 
 pub(crate) mod buf_pool;
@@ -23,6 +24,7 @@ pub mod builder;
 mod dispatch;
 pub(crate) mod entry;
 pub mod handle;
+pub mod id_map;
 pub(crate) mod inflight;
 pub mod stats;
 mod submit;
@@ -240,6 +242,14 @@ impl EventLoop {
     /// completion queue yourself).
     pub fn finished(&mut self) -> Vec<OpId> {
         std::mem::take(&mut self.finished)
+    }
+
+    /// [`EventLoop::finished`] into a vector the caller keeps: `ids` is cleared and filled with
+    /// the ids, and the loop keeps the caller's old vector for the next ones. Called every turn,
+    /// it allocates nothing (`finished` hands out its vector and starts a new one each time).
+    pub fn collect_finished(&mut self, ids: &mut Vec<OpId>) {
+        ids.clear();
+        std::mem::swap(ids, &mut self.finished);
     }
 
     /// Runs `f` once, `after` from now. Returns an id for [`EventLoop::cancel_timer`].
