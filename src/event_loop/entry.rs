@@ -30,42 +30,91 @@ pub(crate) trait OnceEntry {
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry;
     fn epoll_attempt(&mut self) -> Attempt;
-    /// Consumes the entry: builds the output and hands it to its owner. `detached`: the owner
-    /// dropped its ticket (the slot's flag, passed in so the slot is not looked up again).
+    /// Consumes the op: builds the output and hands it to its owner — the callback, or the
+    /// slot (as [`State::Done`], this same entry holding the output until the ticket is polled).
+    /// `detached`: the owner dropped its ticket (the slot's flag, passed in so the slot is not
+    /// looked up again).
     fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool);
+    /// After a ticket op completed: moves its output into `into`, which must be an
+    /// `Option<O::Output>` (anything else is left as it is).
+    fn take_output(&mut self, into: &mut dyn Any);
+}
+
+/// An op until it completes, then (ticket style) its output until it is polled. One enum, so
+/// the output lives in the allocation the op had: a ticket op costs one allocation, not two.
+enum Stage<O: Op> {
+    Pending(O),
+    Done(O::Output),
+    Taken,
 }
 
 pub(crate) struct Once<O: Op, F> {
-    pub op: O,
-    pub delivery: Delivery<F>,
+    stage: Stage<O>,
+    delivery: Delivery<F>,
+}
+
+impl<O: Op, F> Once<O, F> {
+    pub(crate) fn new(op: O, delivery: Delivery<F>) -> Self {
+        Once {
+            stage: Stage::Pending(op),
+            delivery,
+        }
+    }
+
+    /// The op, while it is pending: a slot in [`State::Once`] always holds one (its entry moves
+    /// to [`State::Done`] when it completes), so the loop never asks for it afterwards.
+    fn op(&mut self) -> &mut O {
+        match &mut self.stage {
+            Stage::Pending(op) => op,
+            Stage::Done(_) | Stage::Taken => unreachable!("only a pending op is submitted"),
+        }
+    }
 }
 
 impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O, F> {
     #[cfg(ringloop_uring)]
     fn uring_entry(&mut self) -> Entry {
-        self.op.uring_entry()
+        self.op().uring_entry()
     }
     fn epoll_attempt(&mut self) -> Attempt {
-        self.op.epoll_attempt()
+        self.op().epoll_attempt()
     }
-    fn complete(self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool) {
-        let Once { op, delivery } = *self;
+    fn complete(mut self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool) {
+        if let Delivery::Callback(_) = self.delivery {
+            // Unpacked whole: the allocation is freed before the callback runs.
+            let Once {
+                stage: Stage::Pending(op),
+                delivery: Delivery::Callback(callback),
+            } = *self
+            else {
+                return;
+            };
+            let output = op.complete(res);
+            lp.inflight.remove(id);
+            callback(lp, output);
+            return;
+        }
+        let Stage::Pending(op) = std::mem::replace(&mut self.stage, Stage::Taken) else {
+            return;
+        };
         let output = op.complete(res);
-        match delivery {
-            Delivery::Callback(callback) => {
-                lp.inflight.remove(id);
-                callback(lp, output);
-            }
-            Delivery::Ticket if detached => {
-                // Nobody will ever poll: drop the output now (closing any fd it carries).
-                lp.inflight.remove(id);
-            }
-            Delivery::Ticket => {
-                if let Some(slot) = lp.inflight.get_mut(id) {
-                    slot.state = State::Done(Box::new(output));
-                }
-                lp.finished.push(id);
-            }
+        if detached {
+            // Nobody will ever poll: drop the output now (closing any fd it carries).
+            lp.inflight.remove(id);
+            return;
+        }
+        self.stage = Stage::Done(output);
+        if let Some(slot) = lp.inflight.get_mut(id) {
+            slot.state = State::Done(self);
+        }
+        lp.finished.push(id);
+    }
+    fn take_output(&mut self, into: &mut dyn Any) {
+        let Some(into) = into.downcast_mut::<Option<O::Output>>() else {
+            return;
+        };
+        if let Stage::Done(output) = std::mem::replace(&mut self.stage, Stage::Taken) {
+            *into = Some(output);
         }
     }
 }

@@ -4,7 +4,6 @@
 //! `user_data` (generation in the high 32 bits, top bit always clear), so a completion for a slot
 //! that has since been reused can never be mistaken for the new op.
 
-use std::any::Any;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::Instant;
@@ -68,8 +67,8 @@ pub(crate) enum Parked {
 pub(crate) enum State {
     Once(Box<dyn OnceEntry>),
     Multi(Box<dyn MultiEntry>),
-    /// A finished ticket's output, until polled.
-    Done(Box<dyn Any>),
+    /// A finished ticket op, holding its output until polled.
+    Done(Box<dyn OnceEntry>),
     /// Taken out while its completion is being delivered.
     Busy,
 }

@@ -53,11 +53,13 @@ impl EventLoop {
         if !matches!(slot.state, State::Done(_)) {
             return None;
         }
-        let State::Done(output) = self.inflight.remove(ticket.id())?.state else {
+        let State::Done(mut entry) = self.inflight.remove(ticket.id())?.state else {
             return None;
         };
         ticket.mark_taken();
-        output.downcast::<T>().ok().map(|b| *b)
+        let mut output: Option<T> = None;
+        entry.take_output(&mut output);
+        output
     }
 
     /// Blocking-wait style: turns the loop (serving every other op, timer and callback meanwhile)
@@ -200,7 +202,7 @@ impl EventLoop {
         let nonblocking = op.needs_nonblocking_fd();
         let id = self
             .inflight
-            .insert(kind, fd, State::Once(Box::new(Once { op, delivery })));
+            .insert(kind, fd, State::Once(Box::new(Once::new(op, delivery))));
         self.stats.submitted[kind.index()] += 1;
         self.in_flight += 1;
         log::trace!("submit {id} {kind} fd={fd:?} route={route:?}");
