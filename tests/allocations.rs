@@ -18,6 +18,14 @@ use ringloop::op::RecvMulti;
 /// Messages per measurement: enough that a stray allocation per turn would show.
 const N: u64 = 200;
 
+/// A loop with logging off: a log line allocates as it is formatted (`RUST_LOG=trace` would
+/// add one per op), and these counts are of the loop's own work.
+fn quiet_loop(b: Backend) -> EventLoop {
+    let lp = new_loop(b);
+    log::set_max_level(log::LevelFilter::Off);
+    lp
+}
+
 /// Allocations made on this thread while `f` runs.
 fn allocations(f: impl FnOnce()) -> u64 {
     allocation_counter::measure(f).count_total
@@ -63,7 +71,7 @@ fn warm_up(lp: &mut EventLoop, mut f: impl FnMut(&mut EventLoop)) {
 }
 
 fn a_callback_op_costs_one_allocation(b: Backend) {
-    let mut lp = new_loop(b);
+    let mut lp = quiet_loop(b);
     let done = Rc::new(Cell::new(0));
     warm_up(&mut lp, |lp| nops_with_callbacks(lp, N, &done));
     let count = allocations(|| nops_with_callbacks(&mut lp, N, &done));
@@ -71,7 +79,7 @@ fn a_callback_op_costs_one_allocation(b: Backend) {
 }
 
 fn a_ticket_op_costs_one_allocation(b: Backend) {
-    let mut lp = new_loop(b);
+    let mut lp = quiet_loop(b);
     // Measured around the loop's part only: the test's own ticket vector is allocated outside.
     warm_up(&mut lp, |lp| nops_with_tickets(lp, N));
     let tickets: Vec<_> = Vec::with_capacity(N as usize);
@@ -92,7 +100,7 @@ fn a_ticket_op_costs_one_allocation(b: Backend) {
 }
 
 fn a_multishot_item_costs_no_allocation(b: Backend) {
-    let mut lp = new_loop(b);
+    let mut lp = quiet_loop(b);
     let (server, mut client) = tcp_pair();
     let items = Rc::new(Cell::new(0u64));
     let seen = items.clone();
@@ -115,7 +123,7 @@ fn a_multishot_item_costs_no_allocation(b: Backend) {
 
 fn an_echo_round_trip_costs_one_allocation(b: Backend) {
     // The echo server's hot path: a multishot recv item, sent back from its own pool buffer.
-    let mut lp = new_loop(b);
+    let mut lp = quiet_loop(b);
     let (server, mut client) = tcp_pair();
     let sent = Rc::new(Cell::new(0u64));
     let count_sent = sent.clone();
