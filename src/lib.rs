@@ -64,7 +64,7 @@ pub use driver::{Backend, BackendInfo};
 pub use event_loop::buf_pool::PooledBuf;
 pub use event_loop::builder::{Builder, RECV_BUFFER_SIZE_EPOLL, RECV_BUFFER_SIZE_URING};
 pub use event_loop::handle::LoopHandle;
-pub use event_loop::id_map::{OpIdHasher, OpIdMap};
+pub use event_loop::id_map::OpIdMap;
 pub use event_loop::inflight::OpId;
 pub use event_loop::stats::Stats;
 pub use event_loop::ticket::{StreamTicket, Ticket};

@@ -15,8 +15,8 @@
 //!
 //! The pieces: [`builder`] (configuration, backend probe), `submit` (the three completion
 //! styles and cancel), `dispatch` (steps 1–6), `timers` (the heap), `inflight` (the
-//! table), `entry` (type-erased ops), [`ticket`], [`id_map`] (a map from op ids, for the polling
-//! style), [`handle`] (cross-thread), [`stats`] and
+//! table), `entry` (type-erased ops), [`ticket`], [`id_map`] (a cheap hasher for generated ids, and a
+//! map from op ids for the polling style), [`handle`] (cross-thread), [`stats`] and
 //! `buf_pool` (multishot recv buffers).
 
 pub(crate) mod buf_pool;
