@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 
+use super::entry_cache::EntryCache;
 use super::inflight::{OpId, State};
 use super::EventLoop;
 use crate::op::multishot::{MultiCtx, MultiOp, Step};
@@ -38,6 +39,8 @@ pub(crate) trait OnceEntry {
     /// After a ticket op completed: moves its output into `into`, which must be an
     /// `Option<O::Output>` (anything else is left as it is).
     fn take_output(&mut self, into: &mut dyn Any);
+    /// Hands the (emptied) box to the cache, for the next op of its type.
+    fn recycle(self: Box<Self>, cache: &mut EntryCache);
 }
 
 /// An op until it completes, then (ticket style) its output until it is polled. One enum, so
@@ -61,6 +64,21 @@ impl<O: Op, F> Once<O, F> {
         }
     }
 
+    /// The entry boxed: in a kept box of this type if there is one (see `entry_cache`).
+    pub(crate) fn boxed(self, cache: &mut EntryCache) -> Box<Self>
+    where
+        O: 'static,
+        F: 'static,
+    {
+        match cache.take::<Self>() {
+            Some(mut kept) => {
+                *kept = self;
+                kept
+            }
+            None => Box::new(self),
+        }
+    }
+
     /// The op, while it is pending: a slot in [`State::Once`] always holds one (its entry moves
     /// to [`State::Done`] when it completes), so the loop never asks for it afterwards.
     fn op(&mut self) -> &mut O {
@@ -81,16 +99,19 @@ impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O
     }
     fn complete(mut self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool) {
         if let Delivery::Callback(_) = self.delivery {
-            // Unpacked whole: the allocation is freed before the callback runs.
-            let Once {
-                stage: Stage::Pending(op),
-                delivery: Delivery::Callback(callback),
-            } = *self
+            let Stage::Pending(op) = std::mem::replace(&mut self.stage, Stage::Taken) else {
+                return;
+            };
+            let Delivery::Callback(callback) =
+                std::mem::replace(&mut self.delivery, Delivery::Ticket)
             else {
                 return;
             };
             let output = op.complete(res);
             lp.inflight.remove(id);
+            // Emptied (its op and callback are out): back to the cache before the callback
+            // runs, so the op the callback submits next can move into it.
+            lp.entry_cache.give(self);
             callback(lp, output);
             return;
         }
@@ -116,6 +137,9 @@ impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O
         if let Stage::Done(output) = std::mem::replace(&mut self.stage, Stage::Taken) {
             *into = Some(output);
         }
+    }
+    fn recycle(self: Box<Self>, cache: &mut EntryCache) {
+        cache.give(self);
     }
 }
 

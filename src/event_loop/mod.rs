@@ -15,7 +15,8 @@
 //!
 //! The pieces: [`builder`] (configuration, backend probe), `submit` (the three completion
 //! styles and cancel), `dispatch` (steps 1–6), `timers` (the heap), `inflight` (the
-//! table), `entry` (type-erased ops), [`ticket`], [`id_map`] (a cheap hasher for generated ids, and a
+//! table), `entry` (type-erased ops), `entry_cache` (their
+//! boxes, recycled), [`ticket`], [`id_map`] (a cheap hasher for generated ids, and a
 //! map from op ids for the polling style), [`handle`] (cross-thread), [`stats`] and
 //! `buf_pool` (multishot recv buffers).
 
@@ -23,6 +24,7 @@ pub(crate) mod buf_pool;
 pub mod builder;
 mod dispatch;
 pub(crate) mod entry;
+mod entry_cache;
 pub mod handle;
 pub mod id_map;
 pub(crate) mod inflight;
@@ -83,6 +85,8 @@ pub struct EventLoop {
     pub(crate) starved: Vec<OpId>,
     pub(crate) timers: Timers<TimerAction>,
     pub(crate) pool: Option<BufPool>,
+    /// Boxes of finished once-ops, reused by the next op of the same type.
+    pub(crate) entry_cache: entry_cache::EntryCache,
     pool_config: (u16, usize),
     pub(crate) abandoned: Abandoned,
     handle: Arc<HandleShared>,
@@ -125,6 +129,7 @@ impl EventLoop {
             starved: Vec::new(),
             timers: Timers::default(),
             pool: None,
+            entry_cache: Default::default(),
             pool_config,
             abandoned: Rc::new(RefCell::new(Vec::new())),
             handle: Arc::new(HandleShared::new(wake)),

@@ -59,6 +59,7 @@ impl EventLoop {
         ticket.mark_taken();
         let mut output: Option<T> = None;
         entry.take_output(&mut output);
+        entry.recycle(&mut self.entry_cache);
         output
     }
 
@@ -200,9 +201,11 @@ impl EventLoop {
         let (kind, fd, route) = (O::KIND, op.fd(), op.route());
         let validated = op.validate();
         let nonblocking = op.needs_nonblocking_fd();
-        let id = self
-            .inflight
-            .insert(kind, fd, State::Once(Box::new(Once::new(op, delivery))));
+        let id = self.inflight.insert(
+            kind,
+            fd,
+            State::Once(Once::new(op, delivery).boxed(&mut self.entry_cache)),
+        );
         self.stats.submitted[kind.index()] += 1;
         self.in_flight += 1;
         log::trace!("submit {id} {kind} fd={fd:?} route={route:?}");
