@@ -129,6 +129,12 @@ def main():
         else:
             cur.append(a)
     names = [" ".join([os.path.basename(c[0])] + c[1:]) for c in cmds]
+    if len(set(names)) < len(names):
+        # Two builds of one program (an A/B of commits): name them by their full paths, or
+        # their rounds would be filed under one name.
+        names = [" ".join(c) for c in cmds]
+    if len(set(names)) < len(names):
+        sys.exit("echo_paired.py: the same server command is listed twice")
     total = {n: [] for n in names}
     user = {n: [] for n in names}
     ratio = {n: [] for n in names}
