@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use ringloop::net::{CloseReason, ConnId, Ctx, ListenerId};
 use ringloop::patterns::pubsub::{Format, SubscriberId};
 use ringloop::patterns::pushpull::{ConsumerId, LeaseId};
-use ringloop::patterns::{IdBuild, WaiterId};
+use ringloop::patterns::{IdBuild, NameBuild, WaiterId};
 use ringloop::proto::http::{Limits, Method, Request, RequestDecoder, Response};
 use ringloop::TimerId;
 use serde_json::json;
@@ -96,18 +96,18 @@ pub struct HttpStats {
 /// The HTTP front's share of the broker state.
 pub struct HttpState {
     pub listener: Option<ListenerId>,
-    pub clients: HashMap<ConnId, HttpClient>,
+    pub clients: HashMap<ConnId, HttpClient, IdBuild>,
     /// Long-poll subscribers and their connections.
     pub longpolls: HashMap<SubscriberId, ConnId, IdBuild>,
     /// Parked reserves and their connections.
-    pub reserves: HashMap<WaiterId, ConnId>,
+    pub reserves: HashMap<WaiterId, ConnId, IdBuild>,
     /// The consumer every HTTP reserve is made as: a lease belongs to the job, not to a
     /// connection, so a worker may reserve on one connection and ack on another.
     pub consumer: ConsumerId,
     /// Leases by (queue, job id): what `/jobs/{id}/ack` refers to.
-    pub leases: HashMap<(Bytes, u64), LeaseId>,
+    pub leases: HashMap<(Bytes, u64), LeaseId, NameBuild>,
     /// Queues HTTP used (their keys are re-listed when a returned job refills them).
-    pub queues: HashSet<Bytes>,
+    pub queues: HashSet<Bytes, NameBuild>,
     /// Connections whose next request can be read now (a wait ended).
     pub resume: Vec<ConnId>,
     pub stats: HttpStats,
@@ -118,12 +118,12 @@ impl HttpState {
     pub fn new(consumer: ConsumerId) -> HttpState {
         HttpState {
             listener: None,
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             longpolls: HashMap::default(),
-            reserves: HashMap::new(),
+            reserves: HashMap::default(),
             consumer,
-            leases: HashMap::new(),
-            queues: HashSet::new(),
+            leases: HashMap::default(),
+            queues: HashSet::default(),
             resume: Vec::new(),
             stats: HttpStats::default(),
             heartbeat_due: None,
