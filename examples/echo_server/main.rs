@@ -121,8 +121,8 @@ fn parse_args() -> Result<Config, String> {
 }
 
 /// Per-thread counters, readable from the signal thread. Each set has one writer, its loop's
-/// thread, so a count is a plain load and store (no locked read-modify-write: four of those per
-/// message were a measurable share of the one-connection cost); the signal thread only reads.
+/// thread, so a count is a plain load and store, not a locked read-modify-write (there are four
+/// counts per message); the signal thread only reads.
 #[derive(Clone, Default)]
 pub struct Counters(Arc<CounterSet>);
 

@@ -18,7 +18,7 @@ use crate::op::{Attempt, Op};
 use io_uring::squeue::Entry;
 
 /// Where a once-op's output goes. The callback is stored inline (generic `F`), so a callback op
-/// costs one allocation — the entry — not two.
+/// lives in one allocation — the entry, often a kept one (`entry_cache`) — not two.
 pub(crate) enum Delivery<F> {
     Callback(F),
     Ticket,
@@ -98,16 +98,13 @@ impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O
         self.op().epoll_attempt()
     }
     fn complete(mut self: Box<Self>, lp: &mut EventLoop, id: OpId, res: i32, detached: bool) {
-        if let Delivery::Callback(_) = self.delivery {
-            let Stage::Pending(op) = std::mem::replace(&mut self.stage, Stage::Taken) else {
-                return;
-            };
-            let Delivery::Callback(callback) =
-                std::mem::replace(&mut self.delivery, Delivery::Ticket)
-            else {
-                return;
-            };
-            let output = op.complete(res);
+        let Stage::Pending(op) = std::mem::replace(&mut self.stage, Stage::Taken) else {
+            return;
+        };
+        let output = op.complete(res);
+        if let Delivery::Callback(callback) =
+            std::mem::replace(&mut self.delivery, Delivery::Ticket)
+        {
             lp.inflight.remove(id);
             // Emptied (its op and callback are out): back to the cache before the callback
             // runs, so the op the callback submits next can move into it.
@@ -115,10 +112,6 @@ impl<O: Op, F: FnOnce(&mut EventLoop, O::Output) + 'static> OnceEntry for Once<O
             callback(lp, output);
             return;
         }
-        let Stage::Pending(op) = std::mem::replace(&mut self.stage, Stage::Taken) else {
-            return;
-        };
-        let output = op.complete(res);
         if detached {
             // Nobody will ever poll: drop the output now (closing any fd it carries).
             lp.inflight.remove(id);

@@ -7,7 +7,7 @@
 //! its concrete type, and the next submission of that type moves its op into it. A message then
 //! costs no malloc and no free (`tests/allocations.rs`), and the box it reuses is the one used
 //! last, still in cache; at a thousand connections glibc's per-thread cache (seven chunks per
-//! size) no longer absorbs the churn and each pair costs a few hundred instructions.
+//! size) no longer absorbs the churn and each pair cost about 200 instructions (callgrind).
 //!
 //! Safe by construction: a box goes back only after its op completed (the kernel is done with
 //! the buffers it pointed at), and comes out through `Box<dyn Any>::downcast`, so it can only be
@@ -54,11 +54,11 @@ impl EntryCache {
         if self.kept >= MAX_KEPT {
             return;
         }
-        let id = TypeId::of::<T>();
-        if let Some((_, list)) = self.lists.iter_mut().find(|(kind, _)| *kind == id) {
+        if let Some(list) = self.list::<T>() {
             list.push(boxed);
         } else if self.lists.len() < MAX_TYPES {
-            self.lists.push((id, vec![boxed as Box<dyn Any>]));
+            self.lists
+                .push((TypeId::of::<T>(), vec![boxed as Box<dyn Any>]));
         } else {
             return;
         }
